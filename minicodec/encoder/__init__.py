@@ -1,0 +1,1 @@
+"""Encoder-only decisions (mode decision, RD costs, QP maps), kept apart from the shared syntax stages."""

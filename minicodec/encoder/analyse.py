@@ -1,0 +1,357 @@
+"""Macroblock analysis and coding for I slices: chroma mode, Intra_16x16 vs Intra_4x4 vs I_PCM.
+
+One Numba kernel, :func:`encode_slice`, codes every macroblock of a slice: it decides modes, quantises,
+reconstructs with :mod:`minicodec.reconstruct` (so the encoder's picture is the decoder's), and writes
+the macroblock with :func:`minicodec.macroblock.write_macroblock`. The same writer in counting mode
+gives the exact bits of every candidate it compares.
+
+Effort (``opts[OPT_EFFORT]``):
+    0 fast: Intra_4x4 modes, Intra_16x16 modes and chroma modes ranked by SATD + lambda_sad * mode bits;
+       Intra_16x16 vs Intra_4x4 vs I_PCM by exact J = D + lambda * R.
+    1 full: every allowed Intra_4x4 mode of every block and every Intra_16x16 mode is coded and compared
+       by exact J (mode bits + CAVLC residual bits, weighted SSE), in coding order with real neighbours.
+"""
+import numpy as np
+from numba import njit
+
+from .. import bitstream as bs
+from ..cavlc import MAX_LEVEL, write_residual_block
+from ..intra_pred import (chroma_mode_allowed, i4x4_mode_allowed, i16x16_mode_allowed, pred4x4, pred16x16,
+                          pred_chroma)
+from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
+                          mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_macroblock)
+from ..reconstruct import recon4x4, recon_chroma
+from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_luma_dc, quant4x4
+from .rdo import satd4x4, satd_region, weighted_sse
+
+OPT_FORCE_KIND = 0     # -1 free, else MB_I4x4 / MB_I16x16 / MB_PCM
+OPT_FORCE_I4 = 1       # -1 free, else Intra4x4PredMode (falls back to DC where not allowed)
+OPT_FORCE_I16 = 2      # -1 free, else Intra16x16PredMode
+OPT_FORCE_CHROMA = 3   # -1 free, else intra_chroma_pred_mode
+OPT_EFFORT = 4         # 0 fast, 1 full
+N_OPTS = 5
+
+#: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
+MAX_MB_BITS = 3200
+DEADZONE_INTRA = 1.0 / 3.0
+
+
+@njit(cache=True)
+def _clamp_levels(lev_row, n0, n1):
+    for k in range(n0, n1):
+        if lev_row[k] > MAX_LEVEL:
+            lev_row[k] = MAX_LEVEL
+        elif lev_row[k] < -MAX_LEVEL:
+            lev_row[k] = -MAX_LEVEL
+
+
+@njit(cache=True)
+def _count_nonzero(lev_row, n0, n1):
+    n = 0
+    for k in range(n0, n1):
+        if lev_row[k] != 0:
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def code_i4x4_block(src, rec, y0, x0, mode, a, b, c, d, qp, lev_row, pred, res, coef, tmp):
+    """Predict, transform, quantise and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
+    pred4x4(rec, y0, x0, mode, a, b, c, d, pred)
+    for y in range(4):
+        for x in range(4):
+            res[4 * y + x] = np.int32(src[y0 + y, x0 + x]) - pred[4 * y + x]
+    forward4x4(res, coef)
+    quant4x4(coef, qp, 0, DEADZONE_INTRA, lev_row)
+    _clamp_levels(lev_row, 0, 16)
+    recon4x4(rec, y0, x0, pred, lev_row, qp, 0, 0, tmp)
+    return _count_nonzero(lev_row, 0, 16)
+
+
+@njit(cache=True)
+def code_i16x16(src, rec, y0, x0, mode, left, top, topleft, qp, lev, pred256, pred16, res, coef, dcs, tmp):
+    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15)."""
+    pred16x16(rec, y0, x0, mode, left, top, topleft, pred256)
+    ac = 0
+    for blk in range(16):
+        bx = 4 * BLK_X[blk]
+        by = 4 * BLK_Y[blk]
+        for y in range(4):
+            for x in range(4):
+                res[4 * y + x] = np.int32(src[y0 + by + y, x0 + bx + x]) - pred256[16 * (by + y) + bx + x]
+        forward4x4(res, coef)
+        dcs[4 * BLK_Y[blk] + BLK_X[blk]] = coef[0]
+        lev[blk, 0] = 0
+        quant4x4(coef, qp, 1, DEADZONE_INTRA, lev[blk])
+        _clamp_levels(lev[blk], 1, 16)
+        ac += _count_nonzero(lev[blk], 1, 16)
+    forward_luma_dc(dcs, qp, DEADZONE_INTRA, lev[ROW_DC])
+    _clamp_levels(lev[ROW_DC], 0, 16)
+    dc = np.empty(16, np.int32)
+    inverse_luma_dc(lev[ROW_DC], qp, dc)
+    for blk in range(16):
+        bx = 4 * BLK_X[blk]
+        by = 4 * BLK_Y[blk]
+        for y in range(4):
+            for x in range(4):
+                pred16[4 * y + x] = pred256[16 * (by + y) + bx + x]
+        recon4x4(rec, y0 + by, x0 + bx, pred16, lev[blk], qp, 1, dc[4 * BLK_Y[blk] + BLK_X[blk]], tmp)
+    return 15 if ac > 0 else 0
+
+
+@njit(cache=True)
+def code_chroma(srcC, recC, c, y0, x0, cmode, left, top, topleft, cqp, lev, pred64, pred16, res, coef, dcc, tmp):
+    """Code one chroma component (prediction, 2x2 DC, AC) in place; returns (DC non-zeros, AC non-zeros)."""
+    pred_chroma(recC, y0, x0, cmode, left, top, topleft, pred64)
+    ac = 0
+    for b in range(4):
+        bx = 4 * (b & 1)
+        by = 4 * (b >> 1)
+        for y in range(4):
+            for x in range(4):
+                res[4 * y + x] = np.int32(srcC[y0 + by + y, x0 + bx + x]) - pred64[8 * (by + y) + bx + x]
+        forward4x4(res, coef)
+        dcc[b] = coef[0]
+        row = lev[ROW_CAC + 4 * c + b]
+        row[0] = 0
+        quant4x4(coef, cqp, 1, DEADZONE_INTRA, row)
+        _clamp_levels(row, 1, 16)
+        ac += _count_nonzero(row, 1, 16)
+    forward_chroma_dc(dcc, cqp, DEADZONE_INTRA, lev[ROW_CDC + c])
+    _clamp_levels(lev[ROW_CDC + c], 0, 4)
+    dcn = _count_nonzero(lev[ROW_CDC + c], 0, 4)
+    return dcn, ac
+
+
+@njit(cache=True)
+def _best_chroma_mode(srcCb, srcCr, recCb, recCr, y0, x0, left, top, topleft, force, pred64, res):
+    if force >= 0:
+        return force if chroma_mode_allowed(force, left, top, topleft) else 0
+    best = 0
+    best_cost = np.int64(1) << 60
+    for m in range(4):
+        if not chroma_mode_allowed(m, left, top, topleft):
+            continue
+        pred_chroma(recCb, y0, x0, m, left, top, topleft, pred64)
+        cost = satd_region(srcCb, y0, x0, pred64, 8, res)
+        pred_chroma(recCr, y0, x0, m, left, top, topleft, pred64)
+        cost += satd_region(srcCr, y0, x0, pred64, 8, res)
+        if cost < best_cost:
+            best_cost = cost
+            best = m
+    return best
+
+
+@njit(cache=True)
+def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, slice_num, slice_qp,
+                 cqp_offset, mb_w, lam_factor, opts,
+                 Y, Cb, Cr, mb_slice, mb_kind, mb_qp, nz_y, nz_c, ipred,
+                 buf, ws, mb_bits, mb_dist, mb_i16mode, mb_cmode, mb_i4modes):
+    """Decide, code, reconstruct and write macroblocks first_mb .. last_mb - 1 of one slice."""
+    lev = np.zeros((27, 16), np.int32)
+    lev16 = np.zeros((27, 16), np.int32)
+    i4modes = np.zeros(16, np.int32)
+    pcm = np.zeros(384, np.int32)
+    pred = np.empty(16, np.int32)
+    pred256 = np.empty(256, np.int32)
+    pred64 = np.empty(64, np.int32)
+    res = np.empty(16, np.int32)
+    coef = np.empty(16, np.int32)
+    tmp = np.empty(16, np.int32)
+    dcs = np.empty(16, np.int32)
+    dcc = np.empty(4, np.int32)
+    rec16 = np.empty((16, 16), np.uint8)
+    cbuf = np.zeros(1, np.uint8)
+    cws = np.zeros(2, np.int64)  # counting back-end
+    force_kind = opts[OPT_FORCE_KIND]
+    force_i4 = opts[OPT_FORCE_I4]
+    force_i16 = opts[OPT_FORCE_I16]
+    force_c = opts[OPT_FORCE_CHROMA]
+    effort = opts[OPT_EFFORT]
+    prev_qp = slice_qp
+    for addr in range(first_mb, last_mb):
+        mby = addr // mb_w
+        mbx = addr - mby * mb_w
+        y0 = 16 * mby
+        x0 = 16 * mbx
+        cy0 = 8 * mby
+        cx0 = 8 * mbx
+        left, top, topright, topleft = mb_neighbours(mb_slice, mb_w, mbx, mby, slice_num)
+        mb_slice[addr] = slice_num
+        qp = qp_map[addr]
+        cqp = chroma_qp(qp, cqp_offset)
+        lam = lam_factor * 2.0 ** ((qp - 12) / 3.0)
+        lam_sad = np.sqrt(lam)
+        dq = qp - prev_qp
+        if dq > 25:
+            dq -= 52
+        elif dq < -26:
+            dq += 52
+        lev[:, :] = 0
+
+        # ---- chroma (shared by both luma candidates)
+        cmode = _best_chroma_mode(srcCb, srcCr, Cb, Cr, cy0, cx0, left, top, topleft, force_c, pred64, res)
+        dcn0, acn0 = code_chroma(srcCb, Cb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lev, pred64, pred,
+                                 res, coef, dcc, tmp)
+        dcn1, acn1 = code_chroma(srcCr, Cr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lev, pred64, pred,
+                                 res, coef, dcc, tmp)
+        cbp_c = 2 if acn0 + acn1 > 0 else (1 if dcn0 + dcn1 > 0 else 0)
+        recon_chroma(Cb, cy0, cx0, cmode, left, top, topleft, lev, 0, cqp, pred64, pred, dcc, tmp)
+        recon_chroma(Cr, cy0, cx0, cmode, left, top, topleft, lev, 1, cqp, pred64, pred, dcc, tmp)
+        dist_c = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8))
+
+        try16 = force_kind == -1 or force_kind == MB_I16x16
+        try4 = force_kind == -1 or force_kind == MB_I4x4
+        best_kind = -1
+        best_j = np.inf
+        best_bits = 0
+        best_dist = 0.0
+        i16mode = 0
+        cbp16 = 0
+        cbp4 = 0
+
+        # ---- Intra_16x16
+        if try16:
+            if force_i16 >= 0:
+                i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
+            elif effort == 0:
+                best_s = np.int64(1) << 60
+                for m in range(4):
+                    if i16x16_mode_allowed(m, left, top, topleft):
+                        pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
+                        s = satd_region(srcY, y0, x0, pred256, 16, res)
+                        if s < best_s:
+                            best_s = s
+                            i16mode = m
+            else:
+                best_m_j = np.inf
+                for m in range(4):
+                    if i16x16_mode_allowed(m, left, top, topleft):
+                        cl = code_i16x16(srcY, Y, y0, x0, m, left, top, topleft, qp, lev, pred256, pred, res,
+                                         coef, dcs, tmp)
+                        cws[0] = 0
+                        bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
+                                                cl | (cbp_c << 4), dq, lev, pcm, nz_y, nz_c, ipred)
+                        jm = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + lam * bits
+                        if jm < best_m_j:
+                            best_m_j = jm
+                            i16mode = m
+            cl = code_i16x16(srcY, Y, y0, x0, i16mode, left, top, topleft, qp, lev, pred256, pred, res, coef,
+                             dcs, tmp)
+            cbp16 = cl | (cbp_c << 4)
+            cws[0] = 0
+            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                    dq, lev, pcm, nz_y, nz_c, ipred)
+            d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+            best_kind = MB_I16x16
+            best_j = d16 + lam * bits
+            best_bits = bits
+            best_dist = d16
+            if try4:
+                for y in range(16):
+                    for x in range(16):
+                        rec16[y, x] = Y[y0 + y, x0 + x]
+                for r in range(17):
+                    for k in range(16):
+                        lev16[r, k] = lev[r, k]
+
+        # ---- Intra_4x4, block by block in decoding order
+        if try4:
+            cbp_l = 0
+            for blk in range(16):
+                bx = BLK_X[blk]
+                by = BLK_Y[blk]
+                gx = 4 * mbx + bx
+                gy = 4 * mby + by
+                a, b, c, d = block_neighbours(bx, by, blk, left, top, topright, topleft)
+                pm = predicted_intra4x4_mode(ipred, gy, gx, a, b)
+                by0 = y0 + 4 * by
+                bx0 = x0 + 4 * bx
+                if force_i4 >= 0:
+                    m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
+                elif effort == 0:
+                    m_best = 2
+                    best_s = np.inf
+                    for m in range(9):
+                        if not i4x4_mode_allowed(m, a, b, d):
+                            continue
+                        pred4x4(Y, by0, bx0, m, a, b, c, d, pred)
+                        for y in range(4):
+                            for x in range(4):
+                                res[4 * y + x] = np.int32(srcY[by0 + y, bx0 + x]) - pred[4 * y + x]
+                        s = satd4x4(res) + lam_sad * (1 if m == pm else 4)
+                        if s < best_s:
+                            best_s = s
+                            m_best = m
+                else:
+                    m_best = 2
+                    best_s = np.inf
+                    nc = total_coeff_context(nz_y, gy, gx, a, b)
+                    for m in range(9):
+                        if not i4x4_mode_allowed(m, a, b, d):
+                            continue
+                        code_i4x4_block(srcY, Y, by0, bx0, m, a, b, c, d, qp, lev[blk], pred, res, coef, tmp)
+                        cws[0] = 0
+                        write_residual_block(cbuf, cws, lev[blk], 16, nc)
+                        bits = cws[0] + (1 if m == pm else 4)
+                        s = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4) + lam * bits
+                        if s < best_s:
+                            best_s = s
+                            m_best = m
+                tc = code_i4x4_block(srcY, Y, by0, bx0, m_best, a, b, c, d, qp, lev[blk], pred, res, coef, tmp)
+                i4modes[blk] = m_best
+                ipred[gy, gx] = m_best
+                nz_y[gy, gx] = tc
+                if tc > 0:
+                    cbp_l |= 1 << (blk >> 2)
+            cbp4 = cbp_l | (cbp_c << 4)
+            cws[0] = 0
+            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq, lev,
+                                    pcm, nz_y, nz_c, ipred)
+            d4 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+            j4 = d4 + lam * bits
+            if best_kind == -1 or j4 < best_j:
+                best_kind = MB_I4x4
+                best_j = j4
+                best_bits = bits
+                best_dist = d4
+            elif best_kind == MB_I16x16:
+                for y in range(16):
+                    for x in range(16):
+                        Y[y0 + y, x0 + x] = rec16[y, x]
+                for r in range(17):
+                    for k in range(16):
+                        lev[r, k] = lev16[r, k]
+
+        # ---- I_PCM: lossless, 384 bytes; chosen when forced, when cheaper, or when the MB is too big
+        pcm_bits = bs.ue_bits(25) + 384 * 8 + 7
+        if force_kind == MB_PCM or best_bits > MAX_MB_BITS or (force_kind == -1 and lam * pcm_bits < best_j):
+            best_kind = MB_PCM
+            best_dist = 0.0
+            for i in range(256):
+                v = srcY[y0 + (i >> 4), x0 + (i & 15)]
+                pcm[i] = v
+                Y[y0 + (i >> 4), x0 + (i & 15)] = v
+            for i in range(64):
+                v = srcCb[cy0 + (i >> 3), cx0 + (i & 7)]
+                pcm[256 + i] = v
+                Cb[cy0 + (i >> 3), cx0 + (i & 7)] = v
+                v = srcCr[cy0 + (i >> 3), cx0 + (i & 7)]
+                pcm[320 + i] = v
+                Cr[cy0 + (i >> 3), cx0 + (i & 7)] = v
+
+        # ---- write it
+        cbp = cbp16 if best_kind == MB_I16x16 else (cbp4 if best_kind == MB_I4x4 else 0)
+        codes_qp = best_kind == MB_I16x16 or (best_kind == MB_I4x4 and cbp != 0)
+        coded_qp = qp if codes_qp else prev_qp
+        written = write_macroblock(buf, ws, mbx, mby, left, top, best_kind, i16mode, cmode, i4modes, cbp,
+                                   dq if codes_qp else 0, lev, pcm, nz_y, nz_c, ipred)
+        mb_kind[addr] = best_kind
+        mb_qp[addr] = coded_qp
+        prev_qp = coded_qp
+        mb_bits[addr] = written
+        mb_dist[addr] = best_dist
+        mb_i16mode[addr] = i16mode if best_kind == MB_I16x16 else -1
+        mb_cmode[addr] = cmode if best_kind != MB_PCM else -1
+        for blk in range(16):
+            mb_i4modes[addr, blk] = i4modes[blk] if best_kind == MB_I4x4 else -1

@@ -1,0 +1,286 @@
+"""The encoder's top level: validate inputs, convert colour, build parameter sets, code each slice.
+
+Per-macroblock work happens in :func:`minicodec.encoder.analyse.encode_slice` (Numba); this layer only
+checks arguments, prepares planes and weights, and assembles NAL units.
+"""
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import bitstream as bs
+from ..colour import downsample_chroma, rgb_to_yuv420, yuv420_to_rgb
+from ..macroblock import MB_KIND_NAMES
+from ..nal import NAL_IDR, NAL_PPS, NAL_SPS, nal_unit
+from ..params import PPS, SPS, BitWriter, SliceHeader
+from ..picture import Picture
+from .analyse import N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, encode_slice
+
+EFFORTS = {"fast": 0, "full": 1}
+_KINDS = {None: -1, "I4x4": 0, "I_NxN": 0, "I16x16": 1, "I_16x16": 1, "I_PCM": 2, "PCM": 2}
+_OPTIONS = {"deblock", "slices", "force_mb_type", "force_i4x4_mode", "force_i16x16_mode", "force_chroma_mode",
+            "effort", "lambda_factor", "alpha_offset", "beta_offset"}
+
+
+@dataclass
+class Encoded:
+    """An encoded picture: the Annex B stream, what any decoder reconstructs from it, and statistics.
+
+    ``planes`` is exactly a standard decoder's output (Y, Cb, Cr after SPS cropping, which rounds odd
+    sizes up to even); ``recon`` is the same picture in the input's form and size. Per-macroblock
+    arrays have shape (macroblock rows, macroblock columns).
+    """
+    data: bytes
+    recon: object
+    planes: tuple
+    width: int
+    height: int
+    mb_type: np.ndarray       # 0 I4x4, 1 I16x16, 2 I_PCM (names in MB_TYPE_NAMES)
+    mb_qp: np.ndarray         # QPY of each macroblock as coded
+    mb_bits: np.ndarray       # bits of each macroblock_layer()
+    mb_distortion: np.ndarray  # weighted SSE of each macroblock (luma + chroma)
+    mb_i16x16_mode: np.ndarray
+    mb_chroma_mode: np.ndarray
+    mb_i4x4_modes: np.ndarray  # (rows, cols, 16) by luma4x4BlkIdx, -1 where not I4x4
+    MB_TYPE_NAMES: tuple = field(default=MB_KIND_NAMES, repr=False)
+
+    @property
+    def bits(self):
+        """Size of the whole stream in bits (headers included)."""
+        return 8 * len(self.data)
+
+    @property
+    def bpp(self):
+        return self.bits / (self.width * self.height)
+
+    def save(self, path):
+        """Write the .264 stream atomically (a temporary file renamed into place)."""
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".minicodec-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.data)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_plane(a, name):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8, got {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape})")
+
+
+def _image_planes(image):
+    """-> (Y, Cb, Cr, form, full_range)."""
+    if isinstance(image, (tuple, list)):
+        if len(image) != 3:
+            raise ValueError(f"image as planes must be a tuple (Y, Cb, Cr), got {len(image)} items")
+        Y, Cb, Cr = image
+        for a, n in ((Y, "image[0] (Y)"), (Cb, "image[1] (Cb)"), (Cr, "image[2] (Cr)")):
+            _check_plane(a, n)
+        H, W = Y.shape
+        if H % 2 or W % 2:
+            raise ValueError(f"image planes need even luma dimensions for 4:2:0, got {Y.shape}")
+        if Cb.shape != (H // 2, W // 2) or Cr.shape != (H // 2, W // 2):
+            raise ValueError(f"image chroma planes must be {(H // 2, W // 2)} for luma {Y.shape}, "
+                             f"got {Cb.shape} and {Cr.shape}")
+        return Y, Cb, Cr, "yuv", False
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array or a (Y, Cb, Cr) tuple, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise TypeError(f"image must have dtype uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 3:
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"image is empty (shape {image.shape})")
+        Y, Cb, Cr = rgb_to_yuv420(image)
+        return Y, Cb, Cr, "rgb", False
+    if image.ndim == 2:
+        if image.size == 0:
+            raise ValueError(f"image is empty (shape {image.shape})")
+        H, W = image.shape
+        c = np.full(((H + 1) // 2, (W + 1) // 2), 128, np.uint8)
+        return image, c, c.copy(), "gray", True
+    raise ValueError(f"image must be (H, W, 3) RGB or (H, W) gray, got shape {image.shape}")
+
+
+def _qp_map(qp, mb_h, mb_w):
+    if isinstance(qp, (bool, np.bool_)):
+        raise TypeError("qp must be an int or an integer array, got bool")
+    if isinstance(qp, (int, np.integer)):
+        if not 0 <= int(qp) <= 51:
+            raise ValueError(f"qp must be in 0..51, got {qp}")
+        return np.full(mb_h * mb_w, int(qp), np.int32)
+    if isinstance(qp, np.ndarray):
+        if not np.issubdtype(qp.dtype, np.integer):
+            raise TypeError(f"qp array must have an integer dtype, got {qp.dtype}")
+        if qp.shape != (mb_h, mb_w):
+            raise ValueError(f"qp array must have shape (ceil(H/16), ceil(W/16)) = {(mb_h, mb_w)}, got {qp.shape}")
+        if qp.min() < 0 or qp.max() > 51:
+            raise ValueError(f"qp values must be in 0..51, got {qp.min()}..{qp.max()}")
+        return qp.astype(np.int32).ravel()
+    raise TypeError(f"qp must be an int or an integer array, got {type(qp).__name__}")
+
+
+def _weight_plane(w, shape, name):
+    if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, (bool, np.bool_)):
+        w = np.full(shape, float(w))
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"{name} must be a float array, got {type(w).__name__}")
+    if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)) or w.dtype == np.bool_:
+        raise TypeError(f"{name} must be a real array, got dtype {w.dtype}")
+    if w.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if np.any(w < 0):
+        raise ValueError(f"{name} contains negative values")
+    return w
+
+
+def _weights(weights, Y, Cb):
+    if weights is None:
+        return np.ones(Y.shape), np.ones(Cb.shape), np.ones(Cb.shape)
+    if isinstance(weights, (tuple, list)):
+        if len(weights) != 3:
+            raise ValueError(f"weights as a tuple must hold three per-plane maps, got {len(weights)}")
+        return (_weight_plane(weights[0], Y.shape, "weights[0] (Y)"),
+                _weight_plane(weights[1], Cb.shape, "weights[1] (Cb)"),
+                _weight_plane(weights[2], Cb.shape, "weights[2] (Cr)"))
+    wy = _weight_plane(weights, Y.shape, "weights")
+    wc = downsample_chroma(wy)
+    return wy, wc, wc.copy()
+
+
+def _pad(a, h, w, value=None):
+    ph, pw = h - a.shape[0], w - a.shape[1]
+    if value is None:
+        return np.ascontiguousarray(np.pad(a, ((0, ph), (0, pw)), mode="edge"))
+    return np.ascontiguousarray(np.pad(a, ((0, ph), (0, pw)), constant_values=value))
+
+
+def _mode_option(v, name, n):
+    if v is None:
+        return -1
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
+        raise ValueError(f"{name} must be None or an int in 0..{n - 1}, got {v!r}")
+    return int(v)
+
+
+# ----------------------------------------------------------------------------- encode
+
+def encode(image, qp=28, weights=None, **options):
+    """Encode one picture as a Constrained Baseline H.264 stream (SPS, PPS, IDR I slices).
+
+    image    (H, W, 3) uint8 RGB, (H, W) uint8 gray, or a (Y, Cb, Cr) tuple of uint8 4:2:0 planes.
+    qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
+    weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
+             or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
+    options  deblock=True, slices=1, effort="fast"|"full", lambda_factor=0.85,
+             alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
+             force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
+             force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
+             unavailable neighbours falls back to DC).
+    """
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    Y, Cb, Cr, form, full_range = _image_planes(image)
+    H, W = Y.shape
+    mb_w, mb_h = (W + 15) // 16, (H + 15) // 16
+    nmb = mb_w * mb_h
+    qp_map = _qp_map(qp, mb_h, mb_w)
+    wY, wCb, wCr = _weights(weights, Y, Cb)
+
+    deblock = options.get("deblock", True)
+    if not isinstance(deblock, (bool, np.bool_)):
+        raise TypeError(f"deblock must be a bool, got {type(deblock).__name__}")
+    slices = options.get("slices", 1)
+    if isinstance(slices, bool) or not isinstance(slices, (int, np.integer)) or not 1 <= slices <= nmb:
+        raise ValueError(f"slices must be an int in 1..{nmb} (the number of macroblocks), got {slices!r}")
+    effort = options.get("effort", "fast")
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {tuple(EFFORTS)}, got {effort!r}")
+    lam_factor = options.get("lambda_factor", 0.85)
+    if not isinstance(lam_factor, (int, float)) or not np.isfinite(lam_factor) or lam_factor < 0:
+        raise ValueError(f"lambda_factor must be a finite non-negative number, got {lam_factor!r}")
+    alpha = options.get("alpha_offset", 0)
+    beta = options.get("beta_offset", 0)
+    for v, n in ((alpha, "alpha_offset"), (beta, "beta_offset")):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -6 <= v <= 6:
+            raise ValueError(f"{n} must be an int in -6..6, got {v!r}")
+    kind = options.get("force_mb_type")
+    if kind not in _KINDS:
+        raise ValueError(f"force_mb_type must be None, 'I4x4', 'I16x16' or 'I_PCM', got {kind!r}")
+    opts = np.zeros(N_OPTS, np.int64)
+    opts[OPT_FORCE_KIND] = _KINDS[kind]
+    opts[OPT_FORCE_I4] = _mode_option(options.get("force_i4x4_mode"), "force_i4x4_mode", 9)
+    opts[OPT_FORCE_I16] = _mode_option(options.get("force_i16x16_mode"), "force_i16x16_mode", 4)
+    opts[OPT_FORCE_CHROMA] = _mode_option(options.get("force_chroma_mode"), "force_chroma_mode", 4)
+    opts[OPT_EFFORT] = EFFORTS[effort]
+
+    # planes padded to whole macroblocks; padding carries no weight
+    srcY = _pad(Y, 16 * mb_h, 16 * mb_w)
+    srcCb = _pad(Cb, 8 * mb_h, 8 * mb_w)
+    srcCr = _pad(Cr, 8 * mb_h, 8 * mb_w)
+    wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
+    wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
+    wCr = _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
+
+    W2, H2 = W + (W & 1), H + (H & 1)
+    sps = SPS(mb_width=mb_w, mb_height=mb_h, crop_right=16 * mb_w - W2, crop_bottom=16 * mb_h - H2,
+              full_range=full_range)
+    base_qp = int(qp_map[0])
+    pps = PPS(pic_init_qp=base_qp)
+    pic = Picture(mb_w, mb_h, pps.chroma_qp_index_offset)
+    mb_bits = np.zeros(nmb, np.int64)
+    mb_dist = np.zeros(nmb, np.float64)
+    mb_i16 = np.full(nmb, -1, np.int32)
+    mb_c = np.full(nmb, -1, np.int32)
+    mb_i4 = np.full((nmb, 16), -1, np.int32)
+
+    out = [nal_unit(NAL_SPS, 3, sps.write()), nal_unit(NAL_PPS, 3, pps.write())]
+    bounds = [nmb * k // slices for k in range(slices + 1)]
+    idc = 0 if deblock else 1
+    for s in range(slices):
+        first, last = bounds[s], bounds[s + 1]
+        slice_qp = int(qp_map[first])
+        hdr = SliceHeader(first_mb_in_slice=first, idr=True, idr_pic_id=0, slice_qp=slice_qp,
+                          disable_deblocking_filter_idc=idc, slice_alpha_c0_offset_div2=int(alpha),
+                          slice_beta_offset_div2=int(beta))
+        w = BitWriter(64 + 420 * (last - first))
+        hdr.write(sps, pps, w)
+        encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first, last, s, slice_qp,
+                     pps.chroma_qp_index_offset, mb_w, float(lam_factor), opts,
+                     pic.Y, pic.Cb, pic.Cr, pic.mb_slice, pic.mb_kind, pic.mb_qp, pic.nz_y, pic.nz_c, pic.ipred,
+                     w.buf, w.ws, mb_bits, mb_dist, mb_i16, mb_c, mb_i4)
+        w.trailing()
+        pic.set_slice_filter(s, idc, int(alpha), int(beta))
+        out.append(nal_unit(NAL_IDR, 3, w.bytes()))
+    pic.slices = slices
+    pic.deblock()
+    planes = pic.cropped(sps)
+    if form == "rgb":
+        recon = yuv420_to_rgb(*planes)[:H, :W]
+    elif form == "gray":
+        recon = planes[0][:H, :W]
+    else:
+        recon = planes
+    shape = (mb_h, mb_w)
+    return Encoded(data=b"".join(out), recon=recon, planes=planes, width=W, height=H,
+                   mb_type=pic.mb_kind.reshape(shape).copy(), mb_qp=pic.mb_qp.reshape(shape).copy(),
+                   mb_bits=mb_bits.reshape(shape), mb_distortion=mb_dist.reshape(shape),
+                   mb_i16x16_mode=mb_i16.reshape(shape), mb_chroma_mode=mb_c.reshape(shape),
+                   mb_i4x4_modes=mb_i4.reshape(shape + (16,)))
