@@ -66,21 +66,27 @@ def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
     Edge array e: e[3 - y] = p[-1, y] for y = -1..3 and e[5 + x] = p[x, -1] for x = -1..7, so that
     both index families share p[-1, -1] at e[4]. A missing top-right is filled with p[3, -1] (8.3.1.2).
     """
-    e = np.empty(13, np.int32)
+    # gathered into scalars then a tuple: no heap allocation on this hot path
+    l0 = l1 = l2 = l3 = tl = t0 = t1 = t2 = t3 = np.int32(0)
     if left:
-        for y in range(4):
-            e[3 - y] = plane[y0 + y, x0 - 1]
+        l0 = np.int32(plane[y0, x0 - 1])
+        l1 = np.int32(plane[y0 + 1, x0 - 1])
+        l2 = np.int32(plane[y0 + 2, x0 - 1])
+        l3 = np.int32(plane[y0 + 3, x0 - 1])
     if top:
-        for x in range(4):
-            e[5 + x] = plane[y0 - 1, x0 + x]
-        if topright:
-            for x in range(4, 8):
-                e[5 + x] = plane[y0 - 1, x0 + x]
-        else:
-            for x in range(4, 8):
-                e[5 + x] = e[8]
+        t0 = np.int32(plane[y0 - 1, x0])
+        t1 = np.int32(plane[y0 - 1, x0 + 1])
+        t2 = np.int32(plane[y0 - 1, x0 + 2])
+        t3 = np.int32(plane[y0 - 1, x0 + 3])
+    t4 = t5 = t6 = t7 = t3
+    if top and topright:
+        t4 = np.int32(plane[y0 - 1, x0 + 4])
+        t5 = np.int32(plane[y0 - 1, x0 + 5])
+        t6 = np.int32(plane[y0 - 1, x0 + 6])
+        t7 = np.int32(plane[y0 - 1, x0 + 7])
     if topleft:
-        e[4] = plane[y0 - 1, x0 - 1]
+        tl = np.int32(plane[y0 - 1, x0 - 1])
+    e = (l3, l2, l1, l0, tl, t0, t1, t2, t3, t4, t5, t6, t7)
     if mode == I4_V:
         for y in range(4):
             for x in range(4):

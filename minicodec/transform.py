@@ -66,7 +66,7 @@ def dequant4x4(levels_scan, qp, first, d):
 @njit(cache=True)
 def inverse4x4_add(d, plane, y0, x0, pred):
     """Inverse core transform (8.5.12.2), (r + 32) >> 6, plus prediction, clipped, into plane."""
-    t = np.empty(16, np.int32)
+    t = d  # rows are transformed in place (d is the caller's scratch)
     for y in range(4):
         a = d[4 * y]
         b = d[4 * y + 1]
@@ -168,7 +168,7 @@ def inverse_chroma_dc(c, qp, dc):
 @njit(cache=True)
 def forward4x4(res, w):
     """Forward core transform W = Cf X Cf^T of a raster 4x4 residual (encoder, as in the JM)."""
-    t = np.empty(16, np.int32)
+    t = w  # rows into w, then columns in place
     for y in range(4):
         s03 = res[4 * y] + res[4 * y + 3]
         d03 = res[4 * y] - res[4 * y + 3]

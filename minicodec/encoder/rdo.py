@@ -33,22 +33,21 @@ def weighted_sse(src, rec, w, y0, x0, h, wd):
 @njit(cache=True)
 def satd4x4(res):
     """Sum of absolute 4x4 Hadamard-transformed differences, halved (as in the JM and x264)."""
-    t = np.empty(16, np.int32)
-    for y in range(4):
-        a = res[4 * y] + res[4 * y + 1]
-        b = res[4 * y] - res[4 * y + 1]
-        c = res[4 * y + 2] + res[4 * y + 3]
-        d = res[4 * y + 2] - res[4 * y + 3]
-        t[4 * y] = a + c
-        t[4 * y + 1] = b + d
-        t[4 * y + 2] = a - c
-        t[4 * y + 3] = b - d
     s = 0
+    # rows first, kept in registers; then columns
+    a0 = res[0] + res[1]; b0 = res[0] - res[1]; c0 = res[2] + res[3]; d0 = res[2] - res[3]  # noqa: E702
+    a1 = res[4] + res[5]; b1 = res[4] - res[5]; c1 = res[6] + res[7]; d1 = res[6] - res[7]  # noqa: E702
+    a2 = res[8] + res[9]; b2 = res[8] - res[9]; c2 = res[10] + res[11]; d2 = res[10] - res[11]  # noqa: E702
+    a3 = res[12] + res[13]; b3 = res[12] - res[13]; c3 = res[14] + res[15]; d3 = res[14] - res[15]  # noqa: E702
+    r0 = (a0 + c0, b0 + d0, a0 - c0, b0 - d0)
+    r1 = (a1 + c1, b1 + d1, a1 - c1, b1 - d1)
+    r2 = (a2 + c2, b2 + d2, a2 - c2, b2 - d2)
+    r3 = (a3 + c3, b3 + d3, a3 - c3, b3 - d3)
     for x in range(4):
-        a = t[x] + t[4 + x]
-        b = t[x] - t[4 + x]
-        c = t[8 + x] + t[12 + x]
-        d = t[8 + x] - t[12 + x]
+        a = r0[x] + r1[x]
+        b = r0[x] - r1[x]
+        c = r2[x] + r3[x]
+        d = r2[x] - r3[x]
         s += abs(a + c) + abs(b + d) + abs(a - c) + abs(b - d)
     return s >> 1
 
