@@ -3,13 +3,17 @@
 One Numba kernel, :func:`encode_slice`, codes every macroblock of a slice: it decides modes, quantises,
 reconstructs with :mod:`minicodec.reconstruct` (so the encoder's picture is the decoder's), and writes
 the macroblock with :func:`minicodec.macroblock.write_macroblock`. The same writer in counting mode
-gives the exact bits of every candidate it compares.
+gives the exact bits of every candidate it compares. Every distortion is
+:func:`minicodec.encoder.rdo.weighted_sse` (w = 1 is SSE).
 
 Effort (``opts[OPT_EFFORT]``):
-    0 fast: Intra_4x4 modes, Intra_16x16 modes and chroma modes ranked by SATD + lambda_sad * mode bits;
-       Intra_16x16 vs Intra_4x4 vs I_PCM by exact J = D + lambda * R.
-    1 full: every allowed Intra_4x4 mode of every block and every Intra_16x16 mode is coded and compared
-       by exact J (mode bits + CAVLC residual bits, weighted SSE), in coding order with real neighbours.
+    0 fast:   Intra_4x4, Intra_16x16 and chroma modes ranked by weighted SATD + lambda_sad * mode bits.
+    1 medium: as fast, then the best 3 Intra_4x4 modes of each block and the best 2 Intra_16x16 modes
+              are coded and compared by exact J = D + lambda * R.
+    2 full:   every allowed Intra_4x4 mode of every block, every Intra_16x16 mode and every chroma mode
+              is coded and compared by exact J, in coding order with real reconstructed neighbours.
+At every effort the macroblock type (Intra_16x16 / Intra_4x4 / I_PCM) is chosen by exact J, and with
+``opts[OPT_RDOQ]`` the levels of the chosen modes go through :func:`minicodec.encoder.rdoq.rdoq_block`.
 """
 import numpy as np
 from numba import njit
@@ -19,17 +23,27 @@ from ..cavlc import MAX_LEVEL, write_residual_block
 from ..intra_pred import (chroma_mode_allowed, i4x4_mode_allowed, i16x16_mode_allowed, pred4x4, pred16x16,
                           pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
-                          mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_macroblock)
-from ..reconstruct import recon4x4, recon_chroma
-from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_luma_dc, quant4x4
+                          mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
+                          write_macroblock)
+from ..reconstruct import recon4x4
+from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
+    inverse_luma_dc, quant4x4
 from .rdo import satd4x4, satd_region, weighted_sse
+from .rdoq import rdoq_block
 
 OPT_FORCE_KIND = 0     # -1 free, else MB_I4x4 / MB_I16x16 / MB_PCM
 OPT_FORCE_I4 = 1       # -1 free, else Intra4x4PredMode (falls back to DC where not allowed)
 OPT_FORCE_I16 = 2      # -1 free, else Intra16x16PredMode
 OPT_FORCE_CHROMA = 3   # -1 free, else intra_chroma_pred_mode
-OPT_EFFORT = 4         # 0 fast, 1 full
-N_OPTS = 5
+OPT_EFFORT = 4         # 0 fast, 1 medium, 2 full
+OPT_RDOQ = 5           # 0 off, 1 on
+N_OPTS = 6
+
+EFFORT_FAST = 0
+EFFORT_MEDIUM = 1
+EFFORT_FULL = 2
+MEDIUM_I4_CANDIDATES = 3
+MEDIUM_I16_CANDIDATES = 2
 
 #: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
 MAX_MB_BITS = 3200
@@ -55,8 +69,20 @@ def _count_nonzero(lev_row, n0, n1):
 
 
 @njit(cache=True)
-def code_i4x4_block(src, rec, y0, x0, mode, a, b, c, d, qp, lev_row, pred, res, coef, tmp):
-    """Predict, transform, quantise and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
+def _weight_scale(w, y0, x0, n):
+    """sqrt of the mean weight of an n x n block: scales SATD (an amplitude) like D scales with w."""
+    s = 0.0
+    for y in range(y0, y0 + n):
+        for x in range(x0, x0 + n):
+            s += w[y, x]
+    return np.sqrt(s / (n * n))
+
+
+@njit(cache=True)
+def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, lev_row, pred, res, coef, tmp,
+                    up, save, cbuf, cws):
+    """Predict, transform, quantise (RDOQ optional) and reconstruct one Intra_4x4 block in place.
+    Returns TotalCoeff."""
     pred4x4(rec, y0, x0, mode, a, b, c, d, pred)
     for y in range(4):
         for x in range(4):
@@ -64,82 +90,107 @@ def code_i4x4_block(src, rec, y0, x0, mode, a, b, c, d, qp, lev_row, pred, res, 
     forward4x4(res, coef)
     quant4x4(coef, qp, 0, DEADZONE_INTRA, lev_row)
     _clamp_levels(lev_row, 0, 16)
-    recon4x4(rec, y0, x0, pred, lev_row, qp, 0, 0, tmp)
+    if rdoq:
+        rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws)
+    else:
+        recon4x4(rec, y0, x0, pred, lev_row, qp, 0, 0, tmp)
     return _count_nonzero(lev_row, 0, 16)
 
 
 @njit(cache=True)
-def code_i16x16(src, rec, y0, x0, mode, left, top, topleft, qp, lev, pred256, pred16, res, coef, dcs, tmp):
-    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15)."""
+def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby, lev, pred256,
+                pred16, res, coefs, dcs, dc, tmp, up, save, cbuf, cws):
+    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15).
+    ``coefs`` (16 x 16) keeps each block's forward transform for RDOQ."""
     pred16x16(rec, y0, x0, mode, left, top, topleft, pred256)
-    ac = 0
     for blk in range(16):
         bx = 4 * BLK_X[blk]
         by = 4 * BLK_Y[blk]
         for y in range(4):
             for x in range(4):
                 res[4 * y + x] = np.int32(src[y0 + by + y, x0 + bx + x]) - pred256[16 * (by + y) + bx + x]
-        forward4x4(res, coef)
-        dcs[4 * BLK_Y[blk] + BLK_X[blk]] = coef[0]
+        forward4x4(res, coefs[blk])
+        dcs[4 * BLK_Y[blk] + BLK_X[blk]] = coefs[blk, 0]
         lev[blk, 0] = 0
-        quant4x4(coef, qp, 1, DEADZONE_INTRA, lev[blk])
+        quant4x4(coefs[blk], qp, 1, DEADZONE_INTRA, lev[blk])
         _clamp_levels(lev[blk], 1, 16)
-        ac += _count_nonzero(lev[blk], 1, 16)
     forward_luma_dc(dcs, qp, DEADZONE_INTRA, lev[ROW_DC])
     _clamp_levels(lev[ROW_DC], 0, 16)
-    dc = np.empty(16, np.int32)
     inverse_luma_dc(lev[ROW_DC], qp, dc)
+    ac = 0
     for blk in range(16):
-        bx = 4 * BLK_X[blk]
-        by = 4 * BLK_Y[blk]
+        bx = BLK_X[blk]
+        by = BLK_Y[blk]
         for y in range(4):
             for x in range(4):
-                pred16[4 * y + x] = pred256[16 * (by + y) + bx + x]
-        recon4x4(rec, y0 + by, x0 + bx, pred16, lev[blk], qp, 1, dc[4 * BLK_Y[blk] + BLK_X[blk]], tmp)
+                pred16[4 * y + x] = pred256[16 * (4 * by + y) + 4 * bx + x]
+        if rdoq:
+            gx = 4 * mbx + bx
+            gy = 4 * mby + by
+            nc = total_coeff_context(nz_y, gy, gx, bx > 0 or left, by > 0 or top)
+            rdoq_block(src, rec, w, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx], nc,
+                       lam, lev[blk], up, save, tmp, cbuf, cws)
+            nz_y[gy, gx] = _count_nonzero(lev[blk], 1, 16)
+        else:
+            recon4x4(rec, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], tmp)
+        ac += _count_nonzero(lev[blk], 1, 16)
     return 15 if ac > 0 else 0
 
 
 @njit(cache=True)
-def code_chroma(srcC, recC, c, y0, x0, cmode, left, top, topleft, cqp, lev, pred64, pred16, res, coef, dcc, tmp):
-    """Code one chroma component (prediction, 2x2 DC, AC) in place; returns (DC non-zeros, AC non-zeros)."""
+def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx, mby, lev,
+                pred64, pred16, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws):
+    """Code one chroma component (prediction, 2x2 DC, AC; RDOQ on AC optional) and reconstruct it in place.
+    Returns (DC non-zeros, AC non-zeros)."""
     pred_chroma(recC, y0, x0, cmode, left, top, topleft, pred64)
-    ac = 0
     for b in range(4):
         bx = 4 * (b & 1)
         by = 4 * (b >> 1)
         for y in range(4):
             for x in range(4):
                 res[4 * y + x] = np.int32(srcC[y0 + by + y, x0 + bx + x]) - pred64[8 * (by + y) + bx + x]
-        forward4x4(res, coef)
-        dcc[b] = coef[0]
+        forward4x4(res, coefs[b])
+        dcc[b] = coefs[b, 0]
         row = lev[ROW_CAC + 4 * c + b]
         row[0] = 0
-        quant4x4(coef, cqp, 1, DEADZONE_INTRA, row)
+        quant4x4(coefs[b], cqp, 1, DEADZONE_INTRA, row)
         _clamp_levels(row, 1, 16)
-        ac += _count_nonzero(row, 1, 16)
     forward_chroma_dc(dcc, cqp, DEADZONE_INTRA, lev[ROW_CDC + c])
     _clamp_levels(lev[ROW_CDC + c], 0, 4)
-    dcn = _count_nonzero(lev[ROW_CDC + c], 0, 4)
-    return dcn, ac
+    inverse_chroma_dc(lev[ROW_CDC + c], cqp, dcv)
+    ac = 0
+    for b in range(4):
+        bx = 4 * (b & 1)
+        by = 4 * (b >> 1)
+        for y in range(4):
+            for x in range(4):
+                pred16[4 * y + x] = pred64[8 * (by + y) + bx + x]
+        row = lev[ROW_CAC + 4 * c + b]
+        if rdoq:
+            gx = 2 * mbx + (b & 1)
+            gy = 2 * mby + (b >> 1)
+            nc = total_coeff_context(nz_c[c], gy, gx, (b & 1) > 0 or left, (b >> 1) > 0 or top)
+            rdoq_block(srcC, recC, w, y0 + by, x0 + bx, pred16, coefs[b], cqp, 1, dcv[b], nc, lam, row, up, save,
+                       tmp, cbuf, cws)
+            nz_c[c, gy, gx] = _count_nonzero(row, 1, 16)
+        else:
+            recon4x4(recC, y0 + by, x0 + bx, pred16, row, cqp, 1, dcv[b], tmp)
+        ac += _count_nonzero(row, 1, 16)
+    return _count_nonzero(lev[ROW_CDC + c], 0, 4), ac
 
 
 @njit(cache=True)
-def _best_chroma_mode(srcCb, srcCr, recCb, recCr, y0, x0, left, top, topleft, force, pred64, res):
-    if force >= 0:
-        return force if chroma_mode_allowed(force, left, top, topleft) else 0
-    best = 0
-    best_cost = np.int64(1) << 60
-    for m in range(4):
-        if not chroma_mode_allowed(m, left, top, topleft):
-            continue
-        pred_chroma(recCb, y0, x0, m, left, top, topleft, pred64)
-        cost = satd_region(srcCb, y0, x0, pred64, 8, res)
-        pred_chroma(recCr, y0, x0, m, left, top, topleft, pred64)
-        cost += satd_region(srcCr, y0, x0, pred64, 8, res)
-        if cost < best_cost:
-            best_cost = cost
-            best = m
-    return best
+def _sort_small(costs, order, n):
+    """Indices of the n costs in increasing order (insertion sort; n <= 9)."""
+    for i in range(n):
+        order[i] = i
+    for i in range(1, n):
+        k = order[i]
+        j = i - 1
+        while j >= 0 and costs[order[j]] > costs[k]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = k
 
 
 @njit(cache=True)
@@ -157,17 +208,25 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     pred64 = np.empty(64, np.int32)
     res = np.empty(16, np.int32)
     coef = np.empty(16, np.int32)
+    coefs = np.empty((16, 16), np.int32)
     tmp = np.empty(16, np.int32)
+    up = np.empty(16, np.int32)
+    save = np.empty(16, np.int32)
     dcs = np.empty(16, np.int32)
+    dc = np.empty(16, np.int32)
     dcc = np.empty(4, np.int32)
+    dcv = np.empty(4, np.int32)
     rec16 = np.empty((16, 16), np.uint8)
+    costs = np.empty(9, np.float64)
+    order = np.empty(9, np.int64)
     cbuf = np.zeros(1, np.uint8)
-    cws = np.zeros(2, np.int64)  # counting back-end
+    cws = np.zeros(2, np.int64)  # counting back-end of the bit writer
     force_kind = opts[OPT_FORCE_KIND]
     force_i4 = opts[OPT_FORCE_I4]
     force_i16 = opts[OPT_FORCE_I16]
     force_c = opts[OPT_FORCE_CHROMA]
     effort = opts[OPT_EFFORT]
+    rdoq = opts[OPT_RDOQ] != 0
     prev_qp = slice_qp
     for addr in range(first_mb, last_mb):
         mby = addr // mb_w
@@ -190,14 +249,49 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         lev[:, :] = 0
 
         # ---- chroma (shared by both luma candidates)
-        cmode = _best_chroma_mode(srcCb, srcCr, Cb, Cr, cy0, cx0, left, top, topleft, force_c, pred64, res)
-        dcn0, acn0 = code_chroma(srcCb, Cb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lev, pred64, pred,
-                                 res, coef, dcc, tmp)
-        dcn1, acn1 = code_chroma(srcCr, Cr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lev, pred64, pred,
-                                 res, coef, dcc, tmp)
+        if force_c >= 0:
+            cmode = force_c if chroma_mode_allowed(force_c, left, top, topleft) else 0
+        elif effort == EFFORT_FULL:
+            cmode = 0
+            best_cj = np.inf
+            for m in range(4):
+                if not chroma_mode_allowed(m, left, top, topleft):
+                    continue
+                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, False, nz_c,
+                                       mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
+                                       cws)
+                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, False, nz_c,
+                                       mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
+                                       cws)
+                cc = 2 if an0 + an1 > 0 else (1 if dn0 + dn1 > 0 else 0)
+                # exact chroma bits: intra_chroma_pred_mode + the chroma residual with its cbp
+                cws[0] = 0
+                write_chroma_residual(cbuf, cws, lev, cc << 4, mbx, mby, left, top, nz_c)
+                jc = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8)
+                      + lam * (cws[0] + bs.ue_bits(m)))
+                if jc < best_cj:
+                    best_cj = jc
+                    cmode = m
+        else:
+            cmode = 0
+            best_s = np.inf
+            sc_b = _weight_scale(wCb, cy0, cx0, 8)
+            sc_r = _weight_scale(wCr, cy0, cx0, 8)
+            for m in range(4):
+                if not chroma_mode_allowed(m, left, top, topleft):
+                    continue
+                pred_chroma(Cb, cy0, cx0, m, left, top, topleft, pred64)
+                s = sc_b * satd_region(srcCb, cy0, cx0, pred64, 8, res)
+                pred_chroma(Cr, cy0, cx0, m, left, top, topleft, pred64)
+                s += sc_r * satd_region(srcCr, cy0, cx0, pred64, 8, res) + lam_sad * bs.ue_bits(m)
+                if s < best_s:
+                    best_s = s
+                    cmode = m
+        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx,
+                                 mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
+        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx,
+                                 mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
         cbp_c = 2 if acn0 + acn1 > 0 else (1 if dcn0 + dcn1 > 0 else 0)
-        recon_chroma(Cb, cy0, cx0, cmode, left, top, topleft, lev, 0, cqp, pred64, pred, dcc, tmp)
-        recon_chroma(Cr, cy0, cx0, cmode, left, top, topleft, lev, 1, cqp, pred64, pred, dcc, tmp)
         dist_c = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8))
 
         try16 = force_kind == -1 or force_kind == MB_I16x16
@@ -214,21 +308,27 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         if try16:
             if force_i16 >= 0:
                 i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
-            elif effort == 0:
-                best_s = np.int64(1) << 60
-                for m in range(4):
-                    if i16x16_mode_allowed(m, left, top, topleft):
-                        pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
-                        s = satd_region(srcY, y0, x0, pred256, 16, res)
-                        if s < best_s:
-                            best_s = s
-                            i16mode = m
             else:
-                best_m_j = np.inf
+                n = 0
+                sc = _weight_scale(wY, y0, x0, 16)
                 for m in range(4):
+                    costs[m] = np.inf
                     if i16x16_mode_allowed(m, left, top, topleft):
-                        cl = code_i16x16(srcY, Y, y0, x0, m, left, top, topleft, qp, lev, pred256, pred, res,
-                                         coef, dcs, tmp)
+                        n += 1
+                        if effort != EFFORT_FULL:
+                            pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
+                            costs[m] = sc * satd_region(srcY, y0, x0, pred256, 16, res)
+                        else:
+                            costs[m] = 0.0
+                _sort_small(costs, order, 4)
+                i16mode = order[0]
+                if effort != EFFORT_FAST and n > 1:
+                    ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I16_CANDIDATES)
+                    best_m_j = np.inf
+                    for ci in range(ncand):
+                        m = order[ci]
+                        cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, False, nz_y, mbx,
+                                         mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
                         cws[0] = 0
                         bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
                                                 cl | (cbp_c << 4), dq, lev, pcm, nz_y, nz_c, ipred)
@@ -236,8 +336,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         if jm < best_m_j:
                             best_m_j = jm
                             i16mode = m
-            cl = code_i16x16(srcY, Y, y0, x0, i16mode, left, top, topleft, qp, lev, pred256, pred, res, coef,
-                             dcs, tmp)
+            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby, lev,
+                             pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
             cbp16 = cl | (cbp_c << 4)
             cws[0] = 0
             bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
@@ -267,38 +367,42 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 pm = predicted_intra4x4_mode(ipred, gy, gx, a, b)
                 by0 = y0 + 4 * by
                 bx0 = x0 + 4 * bx
+                nc = total_coeff_context(nz_y, gy, gx, a, b)
                 if force_i4 >= 0:
                     m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
-                elif effort == 0:
-                    m_best = 2
-                    best_s = np.inf
+                else:
+                    n = 0
+                    sc = _weight_scale(wY, by0, bx0, 4) if effort != EFFORT_FULL else 0.0
                     for m in range(9):
+                        costs[m] = np.inf
                         if not i4x4_mode_allowed(m, a, b, d):
+                            continue
+                        n += 1
+                        if effort == EFFORT_FULL:
+                            costs[m] = 0.0
                             continue
                         pred4x4(Y, by0, bx0, m, a, b, c, d, pred)
                         for y in range(4):
                             for x in range(4):
                                 res[4 * y + x] = np.int32(srcY[by0 + y, bx0 + x]) - pred[4 * y + x]
-                        s = satd4x4(res) + lam_sad * (1 if m == pm else 4)
-                        if s < best_s:
-                            best_s = s
-                            m_best = m
-                else:
-                    m_best = 2
-                    best_s = np.inf
-                    nc = total_coeff_context(nz_y, gy, gx, a, b)
-                    for m in range(9):
-                        if not i4x4_mode_allowed(m, a, b, d):
-                            continue
-                        code_i4x4_block(srcY, Y, by0, bx0, m, a, b, c, d, qp, lev[blk], pred, res, coef, tmp)
-                        cws[0] = 0
-                        write_residual_block(cbuf, cws, lev[blk], 16, nc)
-                        bits = cws[0] + (1 if m == pm else 4)
-                        s = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4) + lam * bits
-                        if s < best_s:
-                            best_s = s
-                            m_best = m
-                tc = code_i4x4_block(srcY, Y, by0, bx0, m_best, a, b, c, d, qp, lev[blk], pred, res, coef, tmp)
+                        costs[m] = sc * satd4x4(res) + lam_sad * (1 if m == pm else 4)
+                    _sort_small(costs, order, 9)
+                    m_best = order[0]
+                    if effort != EFFORT_FAST and n > 1:
+                        ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I4_CANDIDATES)
+                        best_s = np.inf
+                        for ci in range(ncand):
+                            m = order[ci]
+                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, False, lev[blk],
+                                            pred, res, coef, tmp, up, save, cbuf, cws)
+                            cws[0] = 0
+                            write_residual_block(cbuf, cws, lev[blk], 16, nc)
+                            s = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4) + lam * (cws[0] + (1 if m == pm else 4))
+                            if s < best_s:
+                                best_s = s
+                                m_best = m
+                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, m_best, a, b, c, d, qp, lam, nc, rdoq, lev[blk], pred,
+                                     res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
                 nz_y[gy, gx] = tc

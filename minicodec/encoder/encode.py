@@ -15,12 +15,13 @@ from ..macroblock import MB_KIND_NAMES
 from ..nal import NAL_IDR, NAL_PPS, NAL_SPS, nal_unit
 from ..params import PPS, SPS, BitWriter, SliceHeader
 from ..picture import Picture
-from .analyse import N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, encode_slice
+from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, OPT_RDOQ,
+                      encode_slice)
 
-EFFORTS = {"fast": 0, "full": 1}
+EFFORTS = {"fast": 0, "medium": 1, "full": 2}
 _KINDS = {None: -1, "I4x4": 0, "I_NxN": 0, "I16x16": 1, "I_16x16": 1, "I_PCM": 2, "PCM": 2}
 _OPTIONS = {"deblock", "slices", "force_mb_type", "force_i4x4_mode", "force_i16x16_mode", "force_chroma_mode",
-            "effort", "lambda_factor", "alpha_offset", "beta_offset"}
+            "effort", "lambda_factor", "alpha_offset", "beta_offset", "rdoq"}
 
 
 @dataclass
@@ -188,7 +189,7 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
-    options  deblock=True, slices=1, effort="fast"|"full", lambda_factor=0.85,
+    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=True, lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
@@ -230,6 +231,10 @@ def encode(image, qp=28, weights=None, **options):
     opts[OPT_FORCE_I16] = _mode_option(options.get("force_i16x16_mode"), "force_i16x16_mode", 4)
     opts[OPT_FORCE_CHROMA] = _mode_option(options.get("force_chroma_mode"), "force_chroma_mode", 4)
     opts[OPT_EFFORT] = EFFORTS[effort]
+    rdoq = options.get("rdoq", True)
+    if not isinstance(rdoq, (bool, np.bool_)):
+        raise TypeError(f"rdoq must be a bool, got {type(rdoq).__name__}")
+    opts[OPT_RDOQ] = int(rdoq)
 
     # planes padded to whole macroblocks; padding carries no weight
     srcY = _pad(Y, 16 * mb_h, 16 * mb_w)

@@ -1,0 +1,97 @@
+"""Rate-distortion optimised quantisation (RDOQ) for CAVLC 4x4 blocks.
+
+For each coefficient the search considers the level rounded to nearest, one step toward zero, and
+zero; it visits coefficients once from the highest frequency down (as x264's CAVLC "trellis" does,
+which is greedy rather than a full trellis) and finally tries dropping the whole block. Candidates are
+steered by the quantiser, but every comparison uses the exact cost: the block is reconstructed and
+``J = sum w (x - xhat)^2 + lambda * R`` is taken with the weighted pixel-domain distortion (the
+transform is not orthonormal and the weights vary per pixel) and R the exact CAVLC bits of the block
+with its nC context, counted by the same writer that writes the stream.
+"""
+import numpy as np
+from numba import njit
+
+from ..cavlc import MAX_LEVEL, write_residual_block
+from ..reconstruct import recon4x4
+from ..transform import QUANT_MF, ZIGZAG
+from .rdo import weighted_sse
+
+
+@njit(cache=True)
+def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
+    """Reconstruct the block with ``lev_row`` and return its exact J (weighted SSE + lambda * bits)."""
+    recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
+    d = weighted_sse(src, rec, w, y0, x0, 4, 4)
+    cws[0] = 0
+    if first:
+        write_residual_block(cbuf, cws, lev_row[1:], 15, nc)
+    else:
+        write_residual_block(cbuf, cws, lev_row, 16, nc)
+    return d + lam * cws[0]
+
+
+@njit(cache=True)
+def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws):
+    """Improve the quantised levels ``lev_row`` (scan order) of one block in place; leaves the block
+    reconstructed in ``rec`` with the chosen levels and returns its J. ``coef`` is the forward transform
+    (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``)."""
+    m = qp % 6
+    qbits = 15 + qp // 6
+    half = np.int64(1) << (qbits - 1)
+    any_up = False
+    for k in range(first, 16):
+        i = ZIGZAG[k]
+        a = np.int64(abs(coef[i]))
+        u = (a * QUANT_MF[m, i] + half) >> qbits
+        if u > MAX_LEVEL:
+            u = MAX_LEVEL
+        up[k] = u if coef[i] >= 0 else -u
+        if u != 0:
+            any_up = True
+    best = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+    if not any_up:
+        return best
+    changed = False
+    for k in range(15, first - 1, -1):
+        u = up[k]
+        if u == 0:
+            continue
+        cur = lev_row[k]
+        bestv = cur
+        s = 1 if u > 0 else -1
+        for t in range(3):
+            if t == 0:
+                v = u
+            elif t == 1:
+                v = u - s
+            else:
+                v = 0
+                if u - s == 0:
+                    continue
+            if v == cur:
+                continue
+            lev_row[k] = v
+            j = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+            if j < best:
+                best = j
+                bestv = v
+        lev_row[k] = bestv
+        if bestv != cur:
+            changed = True
+    # the whole block dropped
+    nz = False
+    for k in range(first, 16):
+        save[k] = lev_row[k]
+        if lev_row[k] != 0:
+            nz = True
+    if nz:
+        for k in range(first, 16):
+            lev_row[k] = 0
+        j = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+        if j < best:
+            return j
+        for k in range(first, 16):
+            lev_row[k] = save[k]
+    # leave the chosen reconstruction in place
+    recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
+    return best
