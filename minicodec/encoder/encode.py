@@ -15,13 +15,15 @@ from ..macroblock import MB_KIND_NAMES
 from ..nal import NAL_IDR, NAL_PPS, NAL_SPS, nal_unit
 from ..params import PPS, SPS, BitWriter, SliceHeader
 from ..picture import Picture
+from .ratecontrol import importance_qp_offsets, scale_weights, variance_qp_offsets
 from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, OPT_RDOQ,
                       encode_slice)
 
 EFFORTS = {"fast": 0, "medium": 1, "full": 2}
 _KINDS = {None: -1, "I4x4": 0, "I_NxN": 0, "I16x16": 1, "I_16x16": 1, "I_PCM": 2, "PCM": 2}
 _OPTIONS = {"deblock", "slices", "force_mb_type", "force_i4x4_mode", "force_i16x16_mode", "force_chroma_mode",
-            "effort", "lambda_factor", "alpha_offset", "beta_offset", "rdoq"}
+            "effort", "lambda_factor", "alpha_offset", "beta_offset", "rdoq", "aq", "aq_strength",
+            "aq_range"}
 
 
 @dataclass
@@ -193,7 +195,10 @@ def encode(image, qp=28, weights=None, **options):
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
-             unavailable neighbours falls back to DC).
+             unavailable neighbours falls back to DC),
+             aq=None|"weights"|"variance": a per-macroblock QP map added to qp, from the weights
+             (dQP = round(-3 log2(mean_b(w) / mean(w))), clipped to aq_range=(-6, 6), distortion weights
+             rescaled so the objective is unchanged) or from x264's variance AQ (aq_strength=1.0).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -243,6 +248,31 @@ def encode(image, qp=28, weights=None, **options):
     wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
     wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
     wCr = _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
+
+    # ---- adaptive quantisation: a per-macroblock QP map on top of qp
+    aq = options.get("aq")
+    if aq not in (None, "weights", "variance"):
+        raise ValueError(f"aq must be None, 'weights' or 'variance', got {aq!r}")
+    strength = options.get("aq_strength", 1.0)
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength) \
+            or strength < 0:
+        raise ValueError(f"aq_strength must be a finite non-negative number, got {strength!r}")
+    aq_range = options.get("aq_range", (-6, 6))
+    if (not isinstance(aq_range, (tuple, list)) or len(aq_range) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in aq_range)
+            or not -51 <= aq_range[0] <= 0 <= aq_range[1] <= 51):
+        raise ValueError(f"aq_range must be a pair (lo, hi) of ints with -51 <= lo <= 0 <= hi <= 51, got {aq_range!r}")
+    if aq == "weights":
+        if weights is None:
+            raise ValueError("aq='weights' needs weights")
+        dqp, scale = importance_qp_offsets(_weights(weights, Y, Cb)[0], mb_h, mb_w, *aq_range)
+        qp_map = np.clip(qp_map + dqp.ravel(), 0, 51).astype(np.int32)
+        wY = scale_weights(wY, scale, 16)
+        wCb = scale_weights(wCb, scale, 8)
+        wCr = scale_weights(wCr, scale, 8)
+    elif aq == "variance":
+        off = variance_qp_offsets(srcY, srcCb, srcCr, mb_h, mb_w, float(strength))
+        qp_map = np.clip(np.rint(qp_map + off.ravel()), 0, 51).astype(np.int32)
 
     W2, H2 = W + (W & 1), H + (H & 1)
     sps = SPS(mb_width=mb_w, mb_height=mb_h, crop_right=16 * mb_w - W2, crop_bottom=16 * mb_h - H2,
