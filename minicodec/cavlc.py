@@ -279,20 +279,22 @@ def _nc_column(nC):
     return 3
 
 
-@njit(cache=True)
-def _window(buf, pos, end):
-    """The 32 bits starting at bit ``pos``, zero-filled at and after bit ``end`` or the buffer end."""
-    n = buf.shape[0]
+@njit(cache=True, inline="always")
+def _window(buf, pos, end, fast):
+    """The 32 bits starting at bit ``pos``, zero-filled at and after bit ``end`` or the buffer end.
+
+    ``fast``: the caller guarantees 5 readable bytes at pos >> 3 and pos + 32 <= end."""
     b = pos >> 3
-    w = np.int64(0)
-    if b >= 0 and b + 5 <= n:
+    if fast:
         w = ((np.int64(buf[b]) << 32) | (np.int64(buf[b + 1]) << 24) | (np.int64(buf[b + 2]) << 16)
              | (np.int64(buf[b + 3]) << 8) | np.int64(buf[b + 4]))
-    else:
-        for k in range(5):
-            w <<= 8
-            if 0 <= b + k < n:
-                w |= np.int64(buf[b + k])
+        return (w >> (8 - (pos & 7))) & 0xFFFFFFFF
+    n = buf.shape[0]
+    w = np.int64(0)
+    for k in range(5):
+        w <<= 8
+        if 0 <= b + k < n:
+            w |= np.int64(buf[b + k])
     w = (w >> (8 - (pos & 7))) & 0xFFFFFFFF
     rem = end - pos
     if rem < 32:
@@ -302,7 +304,12 @@ def _window(buf, pos, end):
     return w
 
 
-@njit(cache=True)
+#: Upper bound on the bits one residual block can consume whatever the data: coeff_token 16 + signs 3
+#: + 16 levels x 28 (level_prefix <= 15) + total_zeros 9 + 15 run_before x 11 = 641.
+_MAX_BLOCK_BITS = 641
+
+
+@njit(cache=True, inline="always")
 def _vlc(w, root):
     """Look up the code at the top of the 32-bit window ``w`` in the table at ``root`` of _LUT.
 
@@ -329,69 +336,62 @@ def write_residual_block(buf, ws, coeffs, max_num_coeff, nC):
     _check_args(coeffs.shape[0], max_num_coeff, nC)
     col = _nc_column(nC)
 
-    # TotalCoeff, TrailingOnes (at most 3 +-1 counted from the highest frequency), their signs,
-    # and the scan position of the last non-zero coefficient.
+    # Scan positions of the non-zero coefficients, highest frequency first, packed 4 bits each
+    # (slot i = bits 4i..4i+3). Branch-free: every position is written to the next free slot,
+    # which only advances past a non-zero coefficient.
     total = 0
+    packed = np.int64(0)
+    for k in range(max_num_coeff - 1, -1, -1):
+        sh = 4 * total
+        packed = (packed & ~(np.int64(15) << sh)) | (np.int64(k) << sh)
+        total += coeffs[k] != 0
+    if total == 0:
+        put_bits(buf, ws, COEFF_TOKEN_CODE[col, 0, 0], COEFF_TOKEN_LEN[col, 0, 0])
+        return 0
+
+    # TrailingOnes: up to 3 consecutive +-1 from the highest frequency, and their sign flags
     t1 = 0
     signs = 0
-    in_ones = True
-    last = -1
-    for k in range(max_num_coeff - 1, -1, -1):
-        c = coeffs[k]
-        if c != 0:
-            if last < 0:
-                last = k
-            total += 1
-            if in_ones:
-                if c == 1 or c == -1:
-                    t1 += 1
-                    signs = (signs << 1) | (1 if c < 0 else 0)
-                    if t1 == 3:
-                        in_ones = False
-                else:
-                    in_ones = False
+    while t1 < 3 and t1 < total:
+        c = coeffs[(packed >> (4 * t1)) & 15]
+        if c != 1 and c != -1:
+            break
+        signs = (signs << 1) | (1 if c < 0 else 0)
+        t1 += 1
 
     # coeff_token followed by the trailing_ones_sign_flags, in one put
     put_bits(buf, ws, (np.int64(COEFF_TOKEN_CODE[col, total, t1]) << t1) | signs,
              COEFF_TOKEN_LEN[col, total, t1] + t1)
-    if total == 0:
-        return 0
 
-    # levels (9.2.2.1), highest frequency first, skipping the trailing ones
+    # levels (9.2.2.1), highest frequency first, after the trailing ones
     suffix_length = 1 if (total > 10 and t1 < 3) else 0
-    i = 0
-    for k in range(last, -1, -1):
-        c = np.int64(coeffs[k])
-        if c == 0:
-            continue
-        if i >= t1:
-            a = c if c > 0 else -c
-            if a > MAX_LEVEL:
-                raise ValueError("CAVLC: |level| > MAX_LEVEL (level_prefix > 15 is not Baseline)")
-            level_code = 2 * c - 2 if c > 0 else -2 * c - 1
-            if i == t1 and t1 < 3:
-                level_code -= 2  # the first level after < 3 trailing ones cannot be +-1
-            if suffix_length == 0:
-                if level_code < 14:  # level_prefix = levelCode, no suffix
-                    put_bits(buf, ws, 1, level_code + 1)
-                elif level_code < 30:  # level_prefix 14, 4-bit suffix
-                    put_bits(buf, ws, 16 | (level_code - 14), 19)
-                else:  # level_prefix 15, 12-bit suffix, levelCode = 30 + suffix
-                    put_bits(buf, ws, 4096 | (level_code - 30), 28)
-            elif level_code < (15 << suffix_length):
-                prefix = level_code >> suffix_length
-                put_bits(buf, ws, (1 << suffix_length) | (level_code & ((1 << suffix_length) - 1)),
-                         prefix + 1 + suffix_length)
-            else:  # level_prefix 15, 12-bit suffix, levelCode = (15 << suffixLength) + suffix
-                put_bits(buf, ws, 4096 | (level_code - (15 << suffix_length)), 28)
-            if suffix_length == 0:
-                suffix_length = 1
-            if a > (3 << (suffix_length - 1)) and suffix_length < 6:
-                suffix_length += 1
-        i += 1
+    for i in range(t1, total):
+        c = np.int64(coeffs[(packed >> (4 * i)) & 15])
+        a = c if c > 0 else -c
+        if a > MAX_LEVEL:
+            raise ValueError("CAVLC: |level| > MAX_LEVEL (level_prefix > 15 is not Baseline)")
+        level_code = 2 * c - 2 if c > 0 else -2 * c - 1
+        if i == t1 and t1 < 3:
+            level_code -= 2  # the first level after < 3 trailing ones cannot be +-1
+        if suffix_length == 0:
+            if level_code < 14:  # level_prefix = levelCode, no suffix
+                put_bits(buf, ws, 1, level_code + 1)
+            elif level_code < 30:  # level_prefix 14, 4-bit suffix
+                put_bits(buf, ws, 16 | (level_code - 14), 19)
+            else:  # level_prefix 15, 12-bit suffix: levelCode = 30 + suffix
+                put_bits(buf, ws, 4096 | (level_code - 30), 28)
+            suffix_length = 1
+        elif level_code < (15 << suffix_length):  # level_prefix = levelCode >> suffixLength
+            put_bits(buf, ws, (1 << suffix_length) | (level_code & ((1 << suffix_length) - 1)),
+                     (level_code >> suffix_length) + 1 + suffix_length)
+        else:  # level_prefix 15, 12-bit suffix: levelCode = (15 << suffixLength) + suffix
+            put_bits(buf, ws, 4096 | (level_code - (15 << suffix_length)), 28)
+        if a > (3 << (suffix_length - 1)) and suffix_length < 6:
+            suffix_length += 1
 
-    # total_zeros (absent when every position is non-zero)
-    zeros_left = last + 1 - total
+    # total_zeros (absent when every position holds a non-zero coefficient)
+    prev = packed & 15  # highest non-zero position
+    zeros_left = prev + 1 - total
     if total < max_num_coeff:
         if max_num_coeff == 4:
             put_bits(buf, ws, TOTAL_ZEROS_DC_CODE[total, zeros_left], TOTAL_ZEROS_DC_LEN[total, zeros_left])
@@ -399,17 +399,15 @@ def write_residual_block(buf, ws, coeffs, max_num_coeff, nC):
             put_bits(buf, ws, TOTAL_ZEROS_CODE[total, zeros_left], TOTAL_ZEROS_LEN[total, zeros_left])
 
     # run_before for every coefficient but the lowest, while zeros remain
-    run = 0
-    for k in range(last - 1, -1, -1):
-        if zeros_left == 0:
-            break
-        if coeffs[k] == 0:
-            run += 1
-        else:
-            zl = zeros_left if zeros_left < 7 else 7
-            put_bits(buf, ws, RUN_BEFORE_CODE[zl, run], RUN_BEFORE_LEN[zl, run])
-            zeros_left -= run
-            run = 0
+    i = 1
+    while zeros_left > 0 and i < total:
+        k = (packed >> (4 * i)) & 15
+        run = prev - k - 1
+        zl = zeros_left if zeros_left < 7 else 7
+        put_bits(buf, ws, RUN_BEFORE_CODE[zl, run], RUN_BEFORE_LEN[zl, run])
+        zeros_left -= run
+        prev = k
+        i += 1
     return total
 
 
@@ -429,9 +427,12 @@ def read_residual_block(buf, rs, out, max_num_coeff, nC):
         out[k] = 0
     pos = rs[0]
     end = rs[1]
+    # Whole block certainly inside the buffer and the readable range: skip per-read edge checks.
+    fast = pos >= 0 and (pos >> 3) + (_MAX_BLOCK_BITS + 32) // 8 + 6 <= buf.shape[0] \
+        and pos + _MAX_BLOCK_BITS + 32 <= end
 
     # coeff_token (9.2.1) and trailing_ones_sign_flags
-    w = _window(buf, pos, end)
+    w = _window(buf, pos, end, fast)
     e = _vlc(w, _CT_ROOT[_nc_column(nC)])
     if e == 0:
         raise BitstreamError("CAVLC: invalid coeff_token")
@@ -455,7 +456,7 @@ def read_residual_block(buf, rs, out, max_num_coeff, nC):
         out[total - 1 - i] = 1 - 2 * ((signs >> (t1 - 1 - i)) & 1)
     suffix_length = 1 if (total > 10 and t1 < 3) else 0
     for i in range(t1, total):
-        w = _window(buf, pos, end)
+        w = _window(buf, pos, end, fast)
         hi = w >> 16
         if hi == 0:
             raise BitstreamError("CAVLC: level_prefix > 15")
@@ -490,7 +491,7 @@ def read_residual_block(buf, rs, out, max_num_coeff, nC):
     # total_zeros (9.2.3)
     zeros_left = 0
     if total < max_num_coeff:
-        w = _window(buf, pos, end)
+        w = _window(buf, pos, end, fast)
         if max_num_coeff == 4:
             e = _vlc(w, _TZDC_ROOT[total])
         else:
@@ -514,7 +515,7 @@ def read_residual_block(buf, rs, out, max_num_coeff, nC):
         if i < total - 1:
             run = 0
             if zeros_left > 0:
-                w = _window(buf, pos, end)
+                w = _window(buf, pos, end, fast)
                 e = _vlc(w, _RB_ROOT[zeros_left if zeros_left < 7 else 7])
                 if e == 0:
                     raise BitstreamError("CAVLC: invalid run_before")

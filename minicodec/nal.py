@@ -29,6 +29,9 @@ def _escape(rbsp, out):
         out[n] = b
         n += 1
         zeros = zeros + 1 if b == 0 else 0
+    if n >= 2 and out[n - 1] == 0 and out[n - 2] == 0:
+        out[n] = 3  # RBSP ending in cabac_zero_words: a final 0x03 keeps the zeros in the NAL unit (7.4.1)
+        n += 1
     return n
 
 
@@ -50,7 +53,7 @@ def _unescape(payload, out):
 def escape(rbsp):
     """RBSP bytes -> NAL payload with emulation prevention bytes (7.4.1)."""
     rbsp = np.frombuffer(bytes(rbsp), np.uint8) if not isinstance(rbsp, np.ndarray) else rbsp
-    out = np.empty(rbsp.size + rbsp.size // 2 + 2, np.uint8)
+    out = np.empty(rbsp.size + rbsp.size // 2 + 3, np.uint8)
     n = _escape(rbsp, out)
     return out[:n].tobytes()
 

@@ -130,6 +130,11 @@ class SPS:
         w.ue(self.pic_order_cnt_type)
         if self.pic_order_cnt_type == 0:
             w.ue(self.log2_max_poc_lsb - 4)
+        elif self.pic_order_cnt_type == 1:
+            w.u(1, self.delta_pic_order_always_zero_flag)
+            w.se(0)  # offset_for_non_ref_pic
+            w.se(0)  # offset_for_top_to_bottom_field
+            w.ue(0)  # num_ref_frames_in_pic_order_cnt_cycle
         w.ue(self.max_num_ref_frames)
         w.u(1, 0)  # gaps_in_frame_num_value_allowed_flag
         w.ue(self.mb_width - 1)
@@ -331,6 +336,14 @@ class SliceHeader:
             w.ue(self.idr_pic_id)
         if sps.pic_order_cnt_type == 0:
             w.u(sps.log2_max_poc_lsb, self.pic_order_cnt_lsb)
+            if pps.bottom_field_pic_order_in_frame_present_flag:
+                w.se(self.delta_pic_order_cnt_bottom)
+        elif sps.pic_order_cnt_type == 1 and not sps.delta_pic_order_always_zero_flag:
+            w.se(self.delta_pic_order_cnt[0])
+            if pps.bottom_field_pic_order_in_frame_present_flag:
+                w.se(self.delta_pic_order_cnt[1])
+        if pps.redundant_pic_cnt_present_flag:
+            w.ue(self.redundant_pic_cnt)
         if self.nal_ref_idc:
             if self.idr:
                 w.u(1, 0)  # no_output_of_prior_pics_flag

@@ -180,6 +180,12 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
 
 
 @njit(cache=True)
+def _finite(x):
+    """Rank NaN (weights so large the cost overflowed) after every real cost, before disallowed modes."""
+    return x if x == x and x < 1e300 else 1e300
+
+
+@njit(cache=True)
 def _sort_small(costs, order, n):
     """Indices of the n costs in increasing order (insertion sort; n <= 9)."""
     for i in range(n):
@@ -317,7 +323,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         n += 1
                         if effort != EFFORT_FULL:
                             pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
-                            costs[m] = sc * satd_region(srcY, y0, x0, pred256, 16, res)
+                            costs[m] = _finite(sc * satd_region(srcY, y0, x0, pred256, 16, res))
                         else:
                             costs[m] = 0.0
                 _sort_small(costs, order, 4)
@@ -385,7 +391,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         for y in range(4):
                             for x in range(4):
                                 res[4 * y + x] = np.int32(srcY[by0 + y, bx0 + x]) - pred[4 * y + x]
-                        costs[m] = sc * satd4x4(res) + lam_sad * (1 if m == pm else 4)
+                        costs[m] = _finite(sc * satd4x4(res) + lam_sad * (1 if m == pm else 4))
                     _sort_small(costs, order, 9)
                     m_best = order[0]
                     if effort != EFFORT_FAST and n > 1:

@@ -19,6 +19,7 @@ from .ratecontrol import importance_qp_offsets, scale_weights, variance_qp_offse
 from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, OPT_RDOQ,
                       encode_slice)
 
+MAX_WEIGHT = 1e30
 EFFORTS = {"fast": 0, "medium": 1, "full": 2}
 _KINDS = {None: -1, "I4x4": 0, "I_NxN": 0, "I16x16": 1, "I_16x16": 1, "I_PCM": 2, "PCM": 2}
 _OPTIONS = {"deblock", "slices", "force_mb_type", "force_i4x4_mode", "force_i16x16_mode", "force_chroma_mode",
@@ -150,6 +151,9 @@ def _weight_plane(w, shape, name):
         raise ValueError(f"{name} contains NaN or infinity")
     if np.any(w < 0):
         raise ValueError(f"{name} contains negative values")
+    if w.size and w.max() > MAX_WEIGHT:
+        raise ValueError(f"{name} has values above {MAX_WEIGHT:g}: costs would overflow; rescale the map "
+                         "(only ratios to lambda matter)")
     return w
 
 
