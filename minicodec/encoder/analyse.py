@@ -44,6 +44,12 @@ EFFORT_MEDIUM = 1
 EFFORT_FULL = 2
 MEDIUM_I4_CANDIDATES = 3
 MEDIUM_I16_CANDIDATES = 2
+#: Fast effort compares SATD costs before coding: Intra_4x4 is abandoned once its partial cost exceeds
+#: FAST_I4_ABORT x the Intra_16x16 cost, and Intra_16x16 is not coded when Intra_4x4 costs less than
+#: FAST_I16_SKIP x it. Between the two, both are coded and compared by exact J.
+FAST_I4_ABORT = 1.5
+FAST_I16_SKIP = 0.7
+I16_MODE_BITS_ESTIMATE = 8
 
 #: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
 MAX_MB_BITS = 3200
@@ -225,6 +231,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     rec16 = np.empty((16, 16), np.uint8)
     costs = np.empty(9, np.float64)
     order = np.empty(9, np.int64)
+    i16cost = np.empty(4, np.float64)
+    i16order = np.empty(4, np.int64)
     cbuf = np.zeros(1, np.uint8)
     cws = np.zeros(2, np.int64)  # counting back-end of the bit writer
     force_kind = opts[OPT_FORCE_KIND]
@@ -310,60 +318,33 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         cbp16 = 0
         cbp4 = 0
 
-        # ---- Intra_16x16
+        # ---- Intra_16x16 mode ranking (SATD), before Intra_4x4 so fast effort can stop early
+        n16 = 0
+        sat16 = np.inf
         if try16:
             if force_i16 >= 0:
                 i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
             else:
-                n = 0
                 sc = _weight_scale(wY, y0, x0, 16)
                 for m in range(4):
-                    costs[m] = np.inf
+                    i16cost[m] = np.inf
                     if i16x16_mode_allowed(m, left, top, topleft):
-                        n += 1
+                        n16 += 1
                         if effort != EFFORT_FULL:
                             pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
-                            costs[m] = _finite(sc * satd_region(srcY, y0, x0, pred256, 16, res))
+                            i16cost[m] = _finite(sc * satd_region(srcY, y0, x0, pred256, 16, res))
                         else:
-                            costs[m] = 0.0
-                _sort_small(costs, order, 4)
-                i16mode = order[0]
-                if effort != EFFORT_FAST and n > 1:
-                    ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I16_CANDIDATES)
-                    best_m_j = np.inf
-                    for ci in range(ncand):
-                        m = order[ci]
-                        cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, False, nz_y, mbx,
-                                         mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
-                        cws[0] = 0
-                        bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
-                                                cl | (cbp_c << 4), dq, lev, pcm, nz_y, nz_c, ipred)
-                        jm = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + lam * bits
-                        if jm < best_m_j:
-                            best_m_j = jm
-                            i16mode = m
-            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby, lev,
-                             pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
-            cbp16 = cl | (cbp_c << 4)
-            cws[0] = 0
-            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
-                                    dq, lev, pcm, nz_y, nz_c, ipred)
-            d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
-            best_kind = MB_I16x16
-            best_j = d16 + lam * bits
-            best_bits = bits
-            best_dist = d16
-            if try4:
-                for y in range(16):
-                    for x in range(16):
-                        rec16[y, x] = Y[y0 + y, x0 + x]
-                for r in range(17):
-                    for k in range(16):
-                        lev16[r, k] = lev[r, k]
+                            i16cost[m] = 0.0
+                _sort_small(i16cost, i16order, 4)
+                i16mode = i16order[0]
+                if effort == EFFORT_FAST:
+                    sat16 = i16cost[i16mode] + lam_sad * I16_MODE_BITS_ESTIMATE
 
         # ---- Intra_4x4, block by block in decoding order
         if try4:
             cbp_l = 0
+            sat4 = 0.0
+            aborted = False
             for blk in range(16):
                 bx = BLK_X[blk]
                 by = BLK_Y[blk]
@@ -394,6 +375,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         costs[m] = _finite(sc * satd4x4(res) + lam_sad * (1 if m == pm else 4))
                     _sort_small(costs, order, 9)
                     m_best = order[0]
+                    if effort == EFFORT_FAST:
+                        sat4 += costs[m_best]
+                        if force_kind == -1 and sat4 > FAST_I4_ABORT * sat16:
+                            aborted = True  # x264-style early termination: Intra_16x16 is clearly better
+                            break
                     if effort != EFFORT_FAST and n > 1:
                         ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I4_CANDIDATES)
                         best_s = np.inf
@@ -414,22 +400,66 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 nz_y[gy, gx] = tc
                 if tc > 0:
                     cbp_l |= 1 << (blk >> 2)
-            cbp4 = cbp_l | (cbp_c << 4)
-            cws[0] = 0
-            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq, lev,
-                                    pcm, nz_y, nz_c, ipred)
-            d4 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
-            j4 = d4 + lam * bits
-            if best_kind == -1 or j4 < best_j:
+            if not aborted:
+                cbp4 = cbp_l | (cbp_c << 4)
+                cws[0] = 0
+                bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq, lev,
+                                        pcm, nz_y, nz_c, ipred)
+                d4 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
                 best_kind = MB_I4x4
-                best_j = j4
+                best_j = d4 + lam * bits
                 best_bits = bits
                 best_dist = d4
-            elif best_kind == MB_I16x16:
+                if try16:
+                    if effort == EFFORT_FAST and force_kind == -1 and sat4 < FAST_I16_SKIP * sat16:
+                        try16 = False  # Intra_4x4 is clearly better: do not code Intra_16x16 at all
+                    else:
+                        for y in range(16):
+                            for x in range(16):
+                                rec16[y, x] = Y[y0 + y, x0 + x]
+                        for r in range(16):
+                            for k in range(16):
+                                lev16[r, k] = lev[r, k]
+            else:
+                for r in range(16):
+                    for k in range(16):
+                        lev[r, k] = 0
+
+
+        # ---- Intra_16x16 coding and the exact comparison with Intra_4x4
+        if try16:
+            if force_i16 < 0 and effort != EFFORT_FAST and n16 > 1:
+                ncand = n16 if effort == EFFORT_FULL else min(n16, MEDIUM_I16_CANDIDATES)
+                best_m_j = np.inf
+                for ci in range(ncand):
+                    m = i16order[ci]
+                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, False, nz_y, mbx,
+                                     mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
+                    cws[0] = 0
+                    bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
+                                            cl | (cbp_c << 4), dq, lev, pcm, nz_y, nz_c, ipred)
+                    jm = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + lam * bits
+                    if jm < best_m_j:
+                        best_m_j = jm
+                        i16mode = m
+            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby,
+                             lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
+            cbp16 = cl | (cbp_c << 4)
+            cws[0] = 0
+            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                    dq, lev, pcm, nz_y, nz_c, ipred)
+            d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+            j16 = d16 + lam * bits
+            if best_kind == -1 or j16 < best_j:
+                best_kind = MB_I16x16
+                best_j = j16
+                best_bits = bits
+                best_dist = d16
+            else:  # Intra_4x4 stays: put its reconstruction and levels back
                 for y in range(16):
                     for x in range(16):
                         Y[y0 + y, x0 + x] = rec16[y, x]
-                for r in range(17):
+                for r in range(16):
                     for k in range(16):
                         lev[r, k] = lev16[r, k]
 

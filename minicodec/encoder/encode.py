@@ -195,7 +195,7 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
-    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=True, lambda_factor=0.85,
+    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None (on unless fast), lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
@@ -240,9 +240,11 @@ def encode(image, qp=28, weights=None, **options):
     opts[OPT_FORCE_I16] = _mode_option(options.get("force_i16x16_mode"), "force_i16x16_mode", 4)
     opts[OPT_FORCE_CHROMA] = _mode_option(options.get("force_chroma_mode"), "force_chroma_mode", 4)
     opts[OPT_EFFORT] = EFFORTS[effort]
-    rdoq = options.get("rdoq", True)
+    rdoq = options.get("rdoq")
+    if rdoq is None:
+        rdoq = effort != "fast"  # RDOQ roughly halves the speed of the fast path
     if not isinstance(rdoq, (bool, np.bool_)):
-        raise TypeError(f"rdoq must be a bool, got {type(rdoq).__name__}")
+        raise TypeError(f"rdoq must be None or a bool, got {type(rdoq).__name__}")
     opts[OPT_RDOQ] = int(rdoq)
 
     # planes padded to whole macroblocks; padding carries no weight
