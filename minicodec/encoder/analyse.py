@@ -36,7 +36,7 @@ OPT_FORCE_I4 = 1       # -1 free, else Intra4x4PredMode (falls back to DC where 
 OPT_FORCE_I16 = 2      # -1 free, else Intra16x16PredMode
 OPT_FORCE_CHROMA = 3   # -1 free, else intra_chroma_pred_mode
 OPT_EFFORT = 4         # 0 fast, 1 medium, 2 full
-OPT_RDOQ = 5           # 0 off, 1 on
+OPT_RDOQ = 5           # 0 off, 1 whole-block decisions only, 2 full RDOQ
 N_OPTS = 6
 
 EFFORT_FAST = 0
@@ -97,7 +97,7 @@ def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, le
     quant4x4(coef, qp, 0, DEADZONE_INTRA, lev_row)
     _clamp_levels(lev_row, 0, 16)
     if rdoq:
-        rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws)
+        rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
     else:
         recon4x4(rec, y0, x0, pred, lev_row, qp, 0, 0, tmp)
     return _count_nonzero(lev_row, 0, 16)
@@ -135,7 +135,7 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz
             gy = 4 * mby + by
             nc = total_coeff_context(nz_y, gy, gx, bx > 0 or left, by > 0 or top)
             rdoq_block(src, rec, w, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx], nc,
-                       lam, lev[blk], up, save, tmp, cbuf, cws)
+                       lam, lev[blk], up, save, tmp, cbuf, cws, rdoq)
             nz_y[gy, gx] = _count_nonzero(lev[blk], 1, 16)
         else:
             recon4x4(rec, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], tmp)
@@ -177,7 +177,7 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
             gy = 2 * mby + (b >> 1)
             nc = total_coeff_context(nz_c[c], gy, gx, (b & 1) > 0 or left, (b >> 1) > 0 or top)
             rdoq_block(srcC, recC, w, y0 + by, x0 + bx, pred16, coefs[b], cqp, 1, dcv[b], nc, lam, row, up, save,
-                       tmp, cbuf, cws)
+                       tmp, cbuf, cws, rdoq)
             nz_c[c, gy, gx] = _count_nonzero(row, 1, 16)
         else:
             recon4x4(recC, y0 + by, x0 + bx, pred16, row, cqp, 1, dcv[b], tmp)
@@ -240,7 +240,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     force_i16 = opts[OPT_FORCE_I16]
     force_c = opts[OPT_FORCE_CHROMA]
     effort = opts[OPT_EFFORT]
-    rdoq = opts[OPT_RDOQ] != 0
+    rdoq = opts[OPT_RDOQ]  # 0 off, 1 drop-block only, 2 full
     prev_qp = slice_qp
     for addr in range(first_mb, last_mb):
         mby = addr // mb_w
@@ -271,10 +271,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             for m in range(4):
                 if not chroma_mode_allowed(m, left, top, topleft):
                     continue
-                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, False, nz_c,
+                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
-                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, False, nz_c,
+                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
                 cc = 2 if an0 + an1 > 0 else (1 if dn0 + dn1 > 0 else 0)
@@ -385,7 +385,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         best_s = np.inf
                         for ci in range(ncand):
                             m = order[ci]
-                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, False, lev[blk],
+                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, 0, lev[blk],
                                             pred, res, coef, tmp, up, save, cbuf, cws)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
@@ -433,7 +433,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 best_m_j = np.inf
                 for ci in range(ncand):
                     m = i16order[ci]
-                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, False, nz_y, mbx,
+                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, 0, nz_y, mbx,
                                      mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
                     cws[0] = 0
                     bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,

@@ -20,6 +20,7 @@ from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FO
                       encode_slice)
 
 MAX_WEIGHT = 1e30
+RDOQ_LEVELS = {False: 0, "block": 1, True: 2}
 EFFORTS = {"fast": 0, "medium": 1, "full": 2}
 _KINDS = {None: -1, "I4x4": 0, "I_NxN": 0, "I16x16": 1, "I_16x16": 1, "I_PCM": 2, "PCM": 2}
 _OPTIONS = {"deblock", "slices", "force_mb_type", "force_i4x4_mode", "force_i16x16_mode", "force_chroma_mode",
@@ -95,10 +96,9 @@ def _image_planes(image):
         for a, n in ((Y, "image[0] (Y)"), (Cb, "image[1] (Cb)"), (Cr, "image[2] (Cr)")):
             _check_plane(a, n)
         H, W = Y.shape
-        if H % 2 or W % 2:
-            raise ValueError(f"image planes need even luma dimensions for 4:2:0, got {Y.shape}")
-        if Cb.shape != (H // 2, W // 2) or Cr.shape != (H // 2, W // 2):
-            raise ValueError(f"image chroma planes must be {(H // 2, W // 2)} for luma {Y.shape}, "
+        cshape = ((H + 1) // 2, (W + 1) // 2)  # 4:2:0; odd sizes round up, as rgb_to_yuv420 does
+        if Cb.shape != cshape or Cr.shape != cshape:
+            raise ValueError(f"image chroma planes must be {cshape} for luma {Y.shape}, "
                              f"got {Cb.shape} and {Cr.shape}")
         return Y, Cb, Cr, "yuv", False
     if not isinstance(image, np.ndarray):
@@ -178,6 +178,11 @@ def _pad(a, h, w, value=None):
     return np.ascontiguousarray(np.pad(a, ((0, ph), (0, pw)), constant_values=value))
 
 
+def _is_real(v):
+    """A Python or numpy real number (not a bool)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def _mode_option(v, name, n):
     if v is None:
         return -1
@@ -195,7 +200,8 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
-    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None (on unless fast), lambda_factor=0.85,
+    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ,
+             or for fast effort only the keep-or-drop decision per block), lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
@@ -221,10 +227,10 @@ def encode(image, qp=28, weights=None, **options):
     if isinstance(slices, bool) or not isinstance(slices, (int, np.integer)) or not 1 <= slices <= nmb:
         raise ValueError(f"slices must be an int in 1..{nmb} (the number of macroblocks), got {slices!r}")
     effort = options.get("effort", "fast")
-    if effort not in EFFORTS:
+    if not isinstance(effort, str) or effort not in EFFORTS:
         raise ValueError(f"effort must be one of {tuple(EFFORTS)}, got {effort!r}")
     lam_factor = options.get("lambda_factor", 0.85)
-    if not isinstance(lam_factor, (int, float)) or not np.isfinite(lam_factor) or lam_factor < 0:
+    if not _is_real(lam_factor) or not np.isfinite(lam_factor) or lam_factor < 0:
         raise ValueError(f"lambda_factor must be a finite non-negative number, got {lam_factor!r}")
     alpha = options.get("alpha_offset", 0)
     beta = options.get("beta_offset", 0)
@@ -232,7 +238,7 @@ def encode(image, qp=28, weights=None, **options):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -6 <= v <= 6:
             raise ValueError(f"{n} must be an int in -6..6, got {v!r}")
     kind = options.get("force_mb_type")
-    if kind not in _KINDS:
+    if not (kind is None or isinstance(kind, str)) or kind not in _KINDS:
         raise ValueError(f"force_mb_type must be None, 'I4x4', 'I16x16' or 'I_PCM', got {kind!r}")
     opts = np.zeros(N_OPTS, np.int64)
     opts[OPT_FORCE_KIND] = _KINDS[kind]
@@ -242,10 +248,10 @@ def encode(image, qp=28, weights=None, **options):
     opts[OPT_EFFORT] = EFFORTS[effort]
     rdoq = options.get("rdoq")
     if rdoq is None:
-        rdoq = effort != "fast"  # RDOQ roughly halves the speed of the fast path
-    if not isinstance(rdoq, (bool, np.bool_)):
-        raise TypeError(f"rdoq must be None or a bool, got {type(rdoq).__name__}")
-    opts[OPT_RDOQ] = int(rdoq)
+        rdoq = "block" if effort == "fast" else True  # full RDOQ roughly halves the fast path's speed
+    if not isinstance(rdoq, (bool, np.bool_, str)) or rdoq not in RDOQ_LEVELS:
+        raise ValueError(f"rdoq must be None, True, False or 'block', got {rdoq!r}")
+    opts[OPT_RDOQ] = RDOQ_LEVELS[bool(rdoq) if not isinstance(rdoq, str) else rdoq]
 
     # planes padded to whole macroblocks; padding carries no weight
     srcY = _pad(Y, 16 * mb_h, 16 * mb_w)
@@ -260,7 +266,7 @@ def encode(image, qp=28, weights=None, **options):
     if aq not in (None, "weights", "variance"):
         raise ValueError(f"aq must be None, 'weights' or 'variance', got {aq!r}")
     strength = options.get("aq_strength", 1.0)
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not np.isfinite(strength) \
+    if not _is_real(strength) or not np.isfinite(strength) \
             or strength < 0:
         raise ValueError(f"aq_strength must be a finite non-negative number, got {strength!r}")
     aq_range = options.get("aq_range", (-6, 6))
@@ -318,7 +324,8 @@ def encode(image, qp=28, weights=None, **options):
     elif form == "gray":
         recon = planes[0][:H, :W]
     else:
-        recon = planes
+        ch, cw = (H + 1) // 2, (W + 1) // 2
+        recon = (planes[0][:H, :W], planes[1][:ch, :cw], planes[2][:ch, :cw])
     shape = (mb_h, mb_w)
     return Encoded(data=b"".join(out), recon=recon, planes=planes, width=W, height=H,
                    mb_type=pic.mb_kind.reshape(shape).copy(), mb_qp=pic.mb_qp.reshape(shape).copy(),

@@ -31,10 +31,14 @@ def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, 
 
 
 @njit(cache=True)
-def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws):
+def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws,
+               level=2):
     """Improve the quantised levels ``lev_row`` (scan order) of one block in place; leaves the block
     reconstructed in ``rec`` with the chosen levels and returns its J. ``coef`` is the forward transform
-    (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``)."""
+    (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``).
+
+    ``level`` 2 searches every coefficient, level 1 only weighs the whole block against dropping it
+    (the cheap part of RDOQ that lets weights act in the fast effort)."""
     m = qp % 6
     qbits = 15 + qp // 6
     half = np.int64(1) << (qbits - 1)
@@ -51,8 +55,9 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
     best = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
     if not any_up:
         return best
-    changed = False
     for k in range(15, first - 1, -1):
+        if level < 2:
+            break
         u = up[k]
         if u == 0:
             continue
@@ -76,8 +81,6 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
                 best = j
                 bestv = v
         lev_row[k] = bestv
-        if bestv != cur:
-            changed = True
     # the whole block dropped
     nz = False
     for k in range(first, 16):
