@@ -1,9 +1,7 @@
 """Shared pytest fixtures for minicodec's tests.
 
 * ``codec``: the ``minicodec`` module, checked to have the API the conformance tests drive (encode, decode,
-  decode_frames, BitstreamError, colour.rgb_to_yuv420). While the codec is not there yet, tests that use it
-  are skipped with that reason; set ``MINICODEC_REQUIRE_CODEC=1`` (e.g. in CI once the codec has landed)
-  to make a missing API a failure instead.
+  decode_frames, BitstreamError, colour.rgb_to_yuv420). A missing API is a failure, never a skip.
 * ``ffmpeg``: the FFmpeg executable of imageio-ffmpeg (skips when absent).
 * ``conformance_dir``: the folder of the H.264 conformance streams (skips with the path when absent).
 """
@@ -60,9 +58,7 @@ def pytest_report_header(config):
 def codec():
     mc, why = _load_codec()
     if mc is None:
-        if os.environ.get("MINICODEC_REQUIRE_CODEC", "") not in ("", "0"):
-            pytest.fail(why)
-        pytest.skip(why)
+        pytest.fail(why)
     return mc
 
 

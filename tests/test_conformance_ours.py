@@ -358,6 +358,9 @@ def test_importance_weights(codec, image):
 
 EXTRA_OPTIONS = [
     dict(effort="full"),
+    dict(effort="medium", rdoq=False),
+    dict(effort="fast", rdoq=True, aq="variance"),
+    dict(effort="medium", aq="variance", aq_strength=2.0),
     dict(effort="full", force_mb_type="I4x4"),
     dict(alpha_offset=6, beta_offset=6),
     dict(alpha_offset=-6, beta_offset=-3),
@@ -368,14 +371,11 @@ EXTRA_OPTIONS = [
 @pytest.mark.parametrize("options", EXTRA_OPTIONS, ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
 @pytest.mark.parametrize("qp", [16, 36])
 def test_extra_encoder_options(codec, options, qp):
-    """Options beyond the core API (encoder effort, deblocking filter offsets), where supported."""
+    """Options beyond the core API (encoder effort, RDOQ, AQ, deblocking filter offsets)."""
     options = dict(options)
     slices = options.pop("slices", 1)
     luma = (options.pop("force_mb_type"), None) if "force_mb_type" in options else None
-    try:
-        codec.encode(o.sample_image("camera_17x33"), qp=qp, **options)
-    except TypeError as e:
-        pytest.skip(f"option not supported: {e}")
+    codec.encode(o.sample_image("camera_17x33"), qp=qp, **options)
     enc = encode_and_check(codec, "chelsea_48x64", qp, True, slices, luma, None, **options)
     if "alpha_offset" in options:
         s = o.stream_summary(enc.data)
