@@ -16,6 +16,8 @@ from ..reconstruct import recon4x4
 from ..transform import QUANT_MF, ZIGZAG
 from .rdo import weighted_sse
 
+_ZEROS = np.zeros(16, np.int32)
+
 
 @njit(cache=True)
 def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
@@ -28,6 +30,47 @@ def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, 
     else:
         write_residual_block(cbuf, cws, lev_row, 16, nc)
     return d + lam * cws[0]
+
+
+@njit(cache=True)
+def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_keep, save, tmp, cbuf, cws):
+    """RDOQ level 1: the block as quantised (already reconstructed, cost j_keep) against no residual.
+    Without a DC from elsewhere, dropping leaves the prediction itself, so its distortion needs no
+    reconstruction; with one, the block is rebuilt from the DC alone."""
+    nz = False
+    for k in range(first, 16):
+        if lev_row[k] != 0:
+            nz = True
+            break
+    if not nz:
+        return j_keep
+    if first == 0 or dc == 0:
+        d = 0.0
+        for y in range(4):
+            for x in range(4):
+                e = np.float64(src[y0 + y, x0 + x]) - np.float64(pred[4 * y + x])
+                d += w[y0 + y, x0 + x] * e * e
+        cws[0] = 0
+        write_residual_block(cbuf, cws, _ZEROS, 16 - first, nc)
+        j_drop = d + lam * cws[0]
+        if j_drop < j_keep:
+            for k in range(first, 16):
+                lev_row[k] = 0
+            for y in range(4):
+                for x in range(4):
+                    rec[y0 + y, x0 + x] = pred[4 * y + x]
+            return j_drop
+        return j_keep
+    for k in range(first, 16):
+        save[k] = lev_row[k]
+        lev_row[k] = 0
+    j_drop = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+    if j_drop < j_keep:
+        return j_drop
+    for k in range(first, 16):
+        lev_row[k] = save[k]
+    recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
+    return j_keep
 
 
 @njit(cache=True)
@@ -55,6 +98,9 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
     best = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
     if not any_up:
         return best
+    if level < 2:
+        return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, best, save, tmp, cbuf,
+                             cws)
     for k in range(15, first - 1, -1):
         if level < 2:
             break
