@@ -37,7 +37,19 @@ def openh264_encode(planes, qp):
 
 
 def yuv_psnr(dec, ref):
-    return (6 * c.psnr(dec[0], ref[0]) + c.psnr(dec[1], ref[1]) + c.psnr(dec[2], ref[2])) / 8
+    """(6 PSNR-Y + PSNR-Cb + PSNR-Cr) / 8, with each PSNR capped at 100 dB (a gray photo's flat chroma is
+    coded losslessly, which would make the YUV figure infinite)."""
+    p = [min(c.psnr(a, b), 100.0) for a, b in zip(dec, ref)]
+    return (6 * p[0] + p[1] + p[2]) / 8
+
+
+def _pct(v):
+    return "n/a" if v is None else f"{v:+.2f}%"
+
+
+def _mean(vals):
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
 
 
 def main(argv=None):
@@ -92,12 +104,12 @@ def main(argv=None):
             bu = c.bd_rate(r[ref]["bits"], r[ref]["psnr_yuv"], r[lab]["bits"], r[lab]["psnr_yuv"])
             means[lab][0].append(by)
             means[lab][1].append(bu)
-            rows.append([name, lab, f"{by:+.2f}%", f"{bu:+.2f}%", f"{total_mp[name] / r[lab]['seconds']:.2f}",
+            rows.append([name, lab, _pct(by), _pct(bu), f"{total_mp[name] / r[lab]['seconds']:.2f}",
                          f"{r[lab]['seconds'] / r[ref]['seconds']:.2f}"])
     for lab in labels:
         ty = sum(total_mp.values()) / sum(results[n][lab]["seconds"] for n in photos)
         tr = sum(results[n][lab]["seconds"] for n in photos) / sum(results[n][ref]["seconds"] for n in photos)
-        rows.append(["MEAN", lab, f"{np.mean(means[lab][0]):+.2f}%", f"{np.mean(means[lab][1]):+.2f}%",
+        rows.append(["MEAN", lab, _pct(_mean(means[lab][0])), _pct(_mean(means[lab][1])),
                      f"{ty:.2f}", f"{tr:.2f}"])
     cores = c.core_counts()
     print(f"# minicodec vs libx264 veryslow (anchor), {c.cpu_model()}, {cores[0]} cores, FFmpeg {c.ffmpeg_version()}")

@@ -108,6 +108,19 @@ def predicted_intra4x4_mode(ipred, gy, gx, avail_a, avail_b):
 
 
 @njit(cache=True)
+def _mark_pcm(nz_y, nz_c, ipred, mbx, mby):
+    """An I_PCM macroblock counts as TotalCoeff 16 for nC (9.2.1) and as DC for mode prediction (8.3.1.1)."""
+    for y in range(4):
+        for x in range(4):
+            nz_y[4 * mby + y, 4 * mbx + x] = 16
+            ipred[4 * mby + y, 4 * mbx + x] = 2
+    for c in range(2):
+        for y in range(2):
+            for x in range(2):
+                nz_c[c, 2 * mby + y, 2 * mbx + x] = 16
+
+
+@njit(cache=True)
 def i16x16_mb_type(i16mode, cbp):
     """mb_type of an I_16x16 macroblock (Table 7-11)."""
     return 1 + i16mode + 4 * (cbp >> 4) + (12 if (cbp & 15) != 0 else 0)
@@ -170,14 +183,7 @@ def write_macroblock(buf, ws, mbx, mby, left, top, kind, i16mode, cmode, i4modes
         bs.put_bits(buf, ws, 0, (8 - (ws[0] & 7)) & 7)  # pcm_alignment_zero_bit
         for i in range(384):
             bs.put_bits(buf, ws, pcm[i], 8)
-        for y in range(4):
-            for x in range(4):
-                nz_y[gy0 + y, gx0 + x] = 16
-                ipred[gy0 + y, gx0 + x] = 2
-        for c in range(2):
-            for y in range(2):
-                for x in range(2):
-                    nz_c[c, 2 * mby + y, 2 * mbx + x] = 16
+        _mark_pcm(nz_y, nz_c, ipred, mbx, mby)
         return ws[0] - start
     if kind == MB_I4x4:
         bs.put_ue(buf, ws, 0)
@@ -232,14 +238,7 @@ def parse_macroblock(buf, rs, mbx, mby, left, top, lev, i4modes, pcm, nz_y, nz_c
         bs.get_bits(buf, rs, (8 - (rs[0] & 7)) & 7)
         for i in range(384):
             pcm[i] = bs.get_bits(buf, rs, 8)
-        for y in range(4):
-            for x in range(4):
-                nz_y[gy0 + y, gx0 + x] = 16
-                ipred[gy0 + y, gx0 + x] = 2
-        for c in range(2):
-            for y in range(2):
-                for x in range(2):
-                    nz_c[c, 2 * mby + y, 2 * mbx + x] = 16
+        _mark_pcm(nz_y, nz_c, ipred, mbx, mby)
         return MB_PCM, 0, 0, 0, 0
     lev[:, :] = 0
     if mb_type == 0:

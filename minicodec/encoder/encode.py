@@ -200,8 +200,8 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
-    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ,
-             or for fast effort only the keep-or-drop decision per block), lambda_factor=0.85,
+    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ; for fast
+             effort the keep-or-drop decision per block, and only with non-uniform weights), lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
@@ -248,7 +248,10 @@ def encode(image, qp=28, weights=None, **options):
     opts[OPT_EFFORT] = EFFORTS[effort]
     rdoq = options.get("rdoq")
     if rdoq is None:
-        rdoq = "block" if effort == "fast" else True  # full RDOQ roughly halves the fast path's speed
+        # full RDOQ roughly halves the fast path's speed; there the keep-or-drop decision per block is
+        # spent only where the weights vary (uniform weights, None included, leave it to the dead zone)
+        uniform = all(float(p.max()) == float(p.min()) for p in (wY, wCb, wCr))
+        rdoq = True if effort != "fast" else (False if uniform else "block")
     if not isinstance(rdoq, (bool, np.bool_, str)) or rdoq not in RDOQ_LEVELS:
         raise ValueError(f"rdoq must be None, True, False or 'block', got {rdoq!r}")
     opts[OPT_RDOQ] = RDOQ_LEVELS[bool(rdoq) if not isinstance(rdoq, str) else rdoq]
