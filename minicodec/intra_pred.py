@@ -60,12 +60,10 @@ def chroma_mode_allowed(mode, left, top, topleft):
 
 
 @njit(cache=True)
-def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
-    """Intra_4x4 prediction of the block at (y0, x0) into out[16] (8.3.1.2.1-8.3.1.2.9).
-
-    Edge array e: e[3 - y] = p[-1, y] for y = -1..3 and e[5 + x] = p[x, -1] for x = -1..7, so that
-    both index families share p[-1, -1] at e[4]. A missing top-right is filled with p[3, -1] (8.3.1.2).
-    """
+def edges4x4(plane, y0, x0, left, top, topright, topleft):
+    """The 13 neighbours of the 4x4 block at (y0, x0) as a tuple e (no heap allocation):
+    e[3 - y] = p[-1, y] for y = -1..3 and e[5 + x] = p[x, -1] for x = -1..7, so that both index
+    families share p[-1, -1] at e[4]. A missing top-right is filled with p[3, -1] (8.3.1.2)."""
     # gathered into scalars then a tuple: no heap allocation on this hot path
     l0 = l1 = l2 = l3 = tl = t0 = t1 = t2 = t3 = np.int32(0)
     if left:
@@ -86,7 +84,19 @@ def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
         t7 = np.int32(plane[y0 - 1, x0 + 7])
     if topleft:
         tl = np.int32(plane[y0 - 1, x0 - 1])
-    e = (l3, l2, l1, l0, tl, t0, t1, t2, t3, t4, t5, t6, t7)
+    return (l3, l2, l1, l0, tl, t0, t1, t2, t3, t4, t5, t6, t7)
+
+
+@njit(cache=True)
+def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
+    """Intra_4x4 prediction of the block at (y0, x0) into out[16] (8.3.1.2.1-8.3.1.2.9)."""
+    pred4x4_edges(edges4x4(plane, y0, x0, left, top, topright, topleft), mode, left, top, out)
+
+
+@njit(cache=True)
+def pred4x4_edges(e, mode, left, top, out):
+    """Intra_4x4 prediction from the neighbour tuple of :func:`edges4x4` (the encoder gathers the
+    neighbours once and tries every mode)."""
     if mode == I4_V:
         for y in range(4):
             for x in range(4):

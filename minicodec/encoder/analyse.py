@@ -20,8 +20,8 @@ from numba import njit
 
 from .. import bitstream as bs
 from ..cavlc import MAX_LEVEL, write_residual_block
-from ..intra_pred import (chroma_mode_allowed, i4x4_mode_allowed, i16x16_mode_allowed, pred4x4, pred16x16,
-                          pred_chroma)
+from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed, pred4x4,
+                          pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
                           write_macroblock)
@@ -219,6 +219,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     pred256 = np.empty(256, np.int32)
     pred64 = np.empty(64, np.int32)
     res = np.empty(16, np.int32)
+    srcb = np.empty(16, np.int32)
     coef = np.empty(16, np.int32)
     coefs = np.empty((16, 16), np.int32)
     tmp = np.empty(16, np.int32)
@@ -360,6 +361,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 else:
                     n = 0
                     sc = _weight_scale(wY, by0, bx0, 4) if effort != EFFORT_FULL else 0.0
+                    edges = edges4x4(Y, by0, bx0, a, b, c, d)
+                    for y in range(4):
+                        for x in range(4):
+                            srcb[4 * y + x] = srcY[by0 + y, bx0 + x]
                     for m in range(9):
                         costs[m] = np.inf
                         if not i4x4_mode_allowed(m, a, b, d):
@@ -368,10 +373,9 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         if effort == EFFORT_FULL:
                             costs[m] = 0.0
                             continue
-                        pred4x4(Y, by0, bx0, m, a, b, c, d, pred)
-                        for y in range(4):
-                            for x in range(4):
-                                res[4 * y + x] = np.int32(srcY[by0 + y, bx0 + x]) - pred[4 * y + x]
+                        pred4x4_edges(edges, m, a, b, pred)
+                        for i in range(16):
+                            res[i] = srcb[i] - pred[i]
                         costs[m] = _finite(sc * satd4x4(res) + lam_sad * (1 if m == pm else 4))
                     _sort_small(costs, order, 9)
                     m_best = order[0]
