@@ -15,7 +15,7 @@ from fprdo import colour_torch as ct  # noqa: E402
 
 imp = sys.modules["fprdo.importance"]  # the attribute fprdo.importance is the function
 
-RAW = dict(normalize=False, clip_percentile=None)
+RAW = dict(normalize=False, clip_percentile=None, tau=0.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -268,15 +268,18 @@ def test_training_mode_batchnorm_warns():
 def test_postprocessing():
     net, img = tiny_net(), rand_img(12, 10)
     raw = fprdo.importance(img, net, probes=32, **RAW)
-    w = fprdo.importance(img, net, probes=32)  # defaults: normalize, clip at 99.5
+    w = fprdo.importance(img, net, probes=32, tau=0.0)  # normalize, clip at 99.5, pure IDSE
+    # the default mixes in SSE with tau = 0.25 (chosen by bench/fprdo_experiment.py)
+    for a, b in zip(fprdo.importance(img, net, probes=32), fprdo.postprocess(raw, tau=0.25)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
     assert pooled(w).mean() == pytest.approx(1.0, abs=1e-12)
     assert all(a.dtype == np.float64 and a.flags.c_contiguous for a in w)
     # clipping caps at the percentile (then renormalises)
     cap = np.percentile(pooled(raw), 90)
-    clipped = fprdo.importance(img, net, probes=32, normalize=False, clip_percentile=90)
+    clipped = fprdo.importance(img, net, probes=32, normalize=False, clip_percentile=90, tau=0.0)
     assert pooled(clipped).max() == pytest.approx(cap, rel=1e-12)
     np.testing.assert_allclose(pooled(clipped), np.minimum(pooled(raw), cap), rtol=1e-12)
-    c_norm = fprdo.importance(img, net, probes=32, clip_percentile=90)
+    c_norm = fprdo.importance(img, net, probes=32, clip_percentile=90, tau=0.0)
     np.testing.assert_allclose(pooled(c_norm), pooled(clipped) / pooled(clipped).mean(), rtol=1e-12)
     # tau mixes towards SSE
     big = fprdo.importance(img, net, probes=32, tau=1e9)

