@@ -75,7 +75,7 @@ def chroma_qp(qpy, chroma_qp_index_offset):
     return QPC_TABLE[_clip3(0, 51, qpy + chroma_qp_index_offset)]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _filter_luma_line(P, r, c, dr, dc, bs, alpha, beta, tc0):
     """Filter one line of luma samples across an edge (8.7.2.3, 8.7.2.4 with chromaStyleFilteringFlag 0).
 
@@ -125,7 +125,7 @@ def _filter_luma_line(P, r, c, dr, dc, bs, alpha, beta, tc0):
             P[r, c] = (2 * q1 + q0 + p1 + 2) >> 2                                      # 8-496
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _filter_chroma_line(P, r, c, dr, dc, bs, alpha, beta, tc0):
     """Filter one line of chroma samples across an edge (8.7.2.3, 8.7.2.4 with chromaStyleFilteringFlag 1).
 
