@@ -127,20 +127,6 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
                 best = j
                 bestv = v
         lev_row[k] = bestv
-    # the whole block dropped
-    nz = False
-    for k in range(first, 16):
-        save[k] = lev_row[k]
-        if lev_row[k] != 0:
-            nz = True
-    if nz:
-        for k in range(first, 16):
-            lev_row[k] = 0
-        j = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
-        if j < best:
-            return j
-        for k in range(first, 16):
-            lev_row[k] = save[k]
-    # leave the chosen reconstruction in place
+    # reconstruct the chosen levels, then weigh them against dropping the whole block
     recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
-    return best
+    return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, best, save, tmp, cbuf, cws)
