@@ -13,6 +13,14 @@ from .transform import dequant4x4, inverse4x4_add, inverse_chroma_dc, inverse_lu
 
 
 @njit(cache=True)
+def sub_block(pred, n, y0, x0, out):
+    """Copy the 4x4 block at sample (y0, x0) of an n x n prediction (flat) into out[16]."""
+    for y in range(4):
+        for x in range(4):
+            out[4 * y + x] = pred[n * (y0 + y) + x0 + x]
+
+
+@njit(cache=True)
 def recon4x4(plane, y0, x0, pred, lev_row, qp, first, dc, d):
     """Reconstruct one 4x4 block: prediction ``pred[16]`` + residual from scan-order ``lev_row``.
 
@@ -42,9 +50,7 @@ def recon_chroma(plane, y0, x0, cmode, left, top, topleft, lev, c, cqp, pred64, 
     for b in range(4):
         bx = 4 * (b & 1)
         by = 4 * (b >> 1)
-        for y in range(4):
-            for x in range(4):
-                pred16[4 * y + x] = pred64[8 * (by + y) + bx + x]
+        sub_block(pred64, 8, by, bx, pred16)
         recon4x4(plane, y0 + by, x0 + bx, pred16, lev[ROW_CAC + 4 * c + b], cqp, 1, dcc[b], d)
 
 
@@ -78,9 +84,7 @@ def recon_macroblock(Y, Cb, Cr, mbx, mby, left, top, topright, topleft, kind, i1
         for blk in range(16):
             bx = BLK_X[blk]
             by = BLK_Y[blk]
-            for y in range(4):
-                for x in range(4):
-                    pred16[4 * y + x] = pred256[16 * (4 * by + y) + 4 * bx + x]
+            sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
             recon4x4(Y, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], d)
     pred64 = np.empty(64, np.int32)
     dcc = np.empty(4, np.int32)

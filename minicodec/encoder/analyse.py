@@ -25,7 +25,7 @@ from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
                           write_macroblock)
-from ..reconstruct import recon4x4
+from ..reconstruct import recon4x4, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
 from .rdo import satd4x4, satd_region, weighted_sse
@@ -127,9 +127,7 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz
     for blk in range(16):
         bx = BLK_X[blk]
         by = BLK_Y[blk]
-        for y in range(4):
-            for x in range(4):
-                pred16[4 * y + x] = pred256[16 * (4 * by + y) + 4 * bx + x]
+        sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
         if rdoq:
             gx = 4 * mbx + bx
             gy = 4 * mby + by
@@ -168,9 +166,7 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
     for b in range(4):
         bx = 4 * (b & 1)
         by = 4 * (b >> 1)
-        for y in range(4):
-            for x in range(4):
-                pred16[4 * y + x] = pred64[8 * (by + y) + bx + x]
+        sub_block(pred64, 8, by, bx, pred16)
         row = lev[ROW_CAC + 4 * c + b]
         if rdoq:
             gx = 2 * mbx + (b & 1)
