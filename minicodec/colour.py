@@ -6,8 +6,14 @@
 * Chroma is sited at the centre of each 2x2 luma block (chroma_sample_loc_type 1): downsampling is the
   2x2 mean, upsampling is the matching separable bilinear filter (weights 3/4, 1/4, edges clamped).
   :func:`upsample_chroma` is the definition fprdo differentiates through.
+
+The per-pixel work is done by Numba kernels on contiguous arrays; the wrappers only check shapes and make
+inputs contiguous. Each sample is computed in float64 as written in the kernels (matrix rows summed left to
+right, R then G then B / Y then Cb then Cr, with no fused multiply-add), then rounded half to even
+(``np.rint``) and clipped to 0..255.
 """
 import numpy as np
+from numba import njit
 
 #: BT.601 limited range, R'G'B' in [0, 255] -> Y'CbCr (ITU-R BT.601-7, 8-bit quantisation)
 _KR, _KB = 0.299, 0.114
@@ -28,8 +34,101 @@ RGB_TO_YCBCR_FULL = np.array([
 YCBCR_TO_RGB_FULL = np.linalg.inv(RGB_TO_YCBCR_FULL)
 
 
-def _to_u8(x):
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+#: Offsets subtracted before the inverse matrix: limited range (Y' 16, Cb/Cr 128) and full range (chroma only).
+_INV_OFFSET = YCBCR_OFFSET
+_INV_OFFSET_FULL = np.array([0.0, 128.0, 128.0])
+
+
+@njit(cache=True)
+def _to_u8(v):
+    """rint (half to even) and clip to 0..255, as np.clip(np.rint(v), 0, 255).astype(np.uint8)."""
+    v = np.rint(v)
+    if v < 0.0:
+        return np.uint8(0)
+    if v > 255.0:
+        return np.uint8(255)
+    return np.uint8(v)
+
+
+@njit(cache=True)
+def _rgb_to_yuv420_kernel(rgb, m, off, y, cb, cr):
+    """(H, W, 3) RGB -> Y (H, W), Cb/Cr (ceil(H/2), ceil(W/2)) through the matrix ``m`` and offsets ``off``.
+
+    Chroma is the 2x2 mean ``0.25 * (((c[2i, 2j] + c[2i+1, 2j]) + c[2i, 2j+1]) + c[2i+1, 2j+1])`` of the float
+    per-pixel chroma, an odd last row/column standing in for its missing neighbour."""
+    h, w = rgb.shape[0], rgb.shape[1]
+    m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
+    m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
+    m20, m21, m22 = m[2, 0], m[2, 1], m[2, 2]
+    o0, o1, o2 = off[0], off[1], off[2]
+    for i in range(cb.shape[0]):
+        for j in range(cb.shape[1]):
+            sb = 0.0
+            sr = 0.0
+            # pixel order (2i, 2j), (2i+1, 2j), (2i, 2j+1), (2i+1, 2j+1): the order of the 2x2 sum
+            for dx in range(2):
+                xx = min(2 * j + dx, w - 1)
+                for dy in range(2):
+                    yy = min(2 * i + dy, h - 1)
+                    r = np.float64(rgb[yy, xx, 0])
+                    g = np.float64(rgb[yy, xx, 1])
+                    b = np.float64(rgb[yy, xx, 2])
+                    y[yy, xx] = _to_u8(r * m00 + g * m01 + b * m02 + o0)
+                    vb = r * m10 + g * m11 + b * m12 + o1
+                    vr = r * m20 + g * m21 + b * m22 + o2
+                    sb += vb  # 0.0 + first term is exact
+                    sr += vr
+            cb[i, j] = _to_u8(0.25 * sb)
+            cr[i, j] = _to_u8(0.25 * sr)
+
+
+@njit(cache=True)
+def _upsample_row(c, yy, row):
+    """Vertical pass of :func:`upsample_chroma`: luma row ``yy`` from the chroma plane ``c`` into ``row``.
+    Luma row 2k sits at chroma coordinate k - 1/4, row 2k + 1 at k + 1/4; the plane's edges are clamped."""
+    k = yy >> 1
+    k2 = max(k - 1, 0) if (yy & 1) == 0 else min(k + 1, c.shape[0] - 1)
+    for j in range(c.shape[1]):
+        row[j] = 0.75 * np.float64(c[k, j]) + 0.25 * np.float64(c[k2, j])
+
+
+@njit(cache=True)
+def _upsample_at(row, xx):
+    """Horizontal pass of :func:`upsample_chroma` on one vertically upsampled row, at luma column ``xx``."""
+    k = xx >> 1
+    k2 = max(k - 1, 0) if (xx & 1) == 0 else min(k + 1, row.shape[0] - 1)
+    return 0.75 * row[k] + 0.25 * row[k2]
+
+
+@njit(cache=True)
+def _upsample_kernel(c, out):
+    row = np.empty(c.shape[1], np.float64)
+    for yy in range(out.shape[0]):
+        _upsample_row(c, yy, row)
+        for xx in range(out.shape[1]):
+            out[yy, xx] = _upsample_at(row, xx)
+
+
+@njit(cache=True)
+def _yuv420_to_rgb_kernel(y, cb, cr, m, off, rgb):
+    """Y (H, W), Cb/Cr chroma planes -> (H, W, 3) RGB: upsample chroma (:func:`upsample_chroma`), subtract
+    ``off`` and apply the matrix ``m``."""
+    m00, m01, m02 = m[0, 0], m[0, 1], m[0, 2]
+    m10, m11, m12 = m[1, 0], m[1, 1], m[1, 2]
+    m20, m21, m22 = m[2, 0], m[2, 1], m[2, 2]
+    o0, o1, o2 = off[0], off[1], off[2]
+    row_b = np.empty(cb.shape[1], np.float64)
+    row_r = np.empty(cr.shape[1], np.float64)
+    for yy in range(y.shape[0]):
+        _upsample_row(cb, yy, row_b)
+        _upsample_row(cr, yy, row_r)
+        for xx in range(y.shape[1]):
+            a = np.float64(y[yy, xx]) - o0
+            b = _upsample_at(row_b, xx) - o1
+            c = _upsample_at(row_r, xx) - o2
+            rgb[yy, xx, 0] = _to_u8(a * m00 + b * m01 + c * m02)
+            rgb[yy, xx, 1] = _to_u8(a * m10 + b * m11 + c * m12)
+            rgb[yy, xx, 2] = _to_u8(a * m20 + b * m21 + c * m22)
 
 
 def downsample_chroma(c):
@@ -39,34 +138,54 @@ def downsample_chroma(c):
     return 0.25 * (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2])
 
 
-def _up1(c, n, axis):
-    # luma sample 2k sits at chroma coordinate k - 1/4, luma 2k + 1 at k + 1/4
-    c = np.moveaxis(c, axis, 0)
-    prev = np.concatenate([c[:1], c[:-1]])
-    nxt = np.concatenate([c[1:], c[-1:]])
-    out = np.empty((2 * c.shape[0],) + c.shape[1:], np.float64)
-    out[0::2] = 0.75 * c + 0.25 * prev
-    out[1::2] = 0.75 * c + 0.25 * nxt
-    return np.moveaxis(out[:n], 0, axis)
-
-
 def upsample_chroma(c, height, width):
-    """Centre-sited bilinear 4:2:0 -> 4:4:4 upsampling to (height, width), as float64."""
-    return _up1(_up1(np.asarray(c, np.float64), height, 0), width, 1)
+    """Centre-sited bilinear 4:2:0 -> 4:4:4 upsampling to (height, width), as float64.
+
+    Separable, rows first: luma sample 2k sits at chroma coordinate k - 1/4 and 2k + 1 at k + 1/4, so
+    ``up[2k] = 0.75 c[k] + 0.25 c[k - 1]`` and ``up[2k + 1] = 0.75 c[k] + 0.25 c[k + 1]`` with the plane's edges
+    clamped. At most twice the chroma size is produced."""
+    c = np.ascontiguousarray(c, np.float64)
+    if c.ndim != 2 or c.size == 0:
+        raise ValueError(f"chroma plane must be a non-empty 2-D array, got shape {c.shape}")
+    out = np.empty((min(height, 2 * c.shape[0]), min(width, 2 * c.shape[1])), np.float64)
+    _upsample_kernel(c, out)
+    return out
+
+
+def _plane(a, name):
+    a = np.ascontiguousarray(a)
+    if a.dtype != np.uint8:
+        a = a.astype(np.float64)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D plane, got shape {a.shape}")
+    return a
 
 
 def rgb_to_yuv420(rgb):
     """(H, W, 3) uint8 RGB -> (Y, Cb, Cr) uint8 planes, BT.601 limited range, chroma ceil(H/2) x ceil(W/2)."""
-    x = np.asarray(rgb, np.float64)
-    ycc = x @ RGB_TO_YCBCR.T + YCBCR_OFFSET
-    return _to_u8(ycc[..., 0]), _to_u8(downsample_chroma(ycc[..., 1])), _to_u8(downsample_chroma(ycc[..., 2]))
+    x = np.ascontiguousarray(rgb)
+    if x.dtype != np.uint8:
+        x = x.astype(np.float64)
+    if x.ndim != 3 or x.shape[2] != 3 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"rgb must be a non-empty (H, W, 3) array, got shape {x.shape}")
+    h, w = x.shape[:2]
+    y = np.empty((h, w), np.uint8)
+    cb = np.empty(((h + 1) // 2, (w + 1) // 2), np.uint8)
+    cr = np.empty_like(cb)
+    _rgb_to_yuv420_kernel(x, RGB_TO_YCBCR, YCBCR_OFFSET, y, cb, cr)
+    return y, cb, cr
 
 
 def yuv420_to_rgb(y, cb, cr, full_range=False):
     """(Y, Cb, Cr) uint8 planes -> (H, W, 3) uint8 RGB (BT.601; limited range unless full_range)."""
+    y, cb, cr = _plane(y, "y"), _plane(cb, "cb"), _plane(cr, "cr")
     h, w = y.shape
-    ycc = np.stack([np.asarray(y, np.float64), upsample_chroma(cb, h, w), upsample_chroma(cr, h, w)], -1)
+    for c, name in ((cb, "cb"), (cr, "cr")):
+        if 2 * c.shape[0] < h or 2 * c.shape[1] < w:
+            raise ValueError(f"{name} of shape {c.shape} is too small for luma {y.shape}")
+    rgb = np.empty((h, w, 3), np.uint8)
     if full_range:
-        ycc[..., 1:] -= 128.0
-        return _to_u8(ycc @ YCBCR_TO_RGB_FULL.T)
-    return _to_u8((ycc - YCBCR_OFFSET) @ YCBCR_TO_RGB.T)
+        _yuv420_to_rgb_kernel(y, cb, cr, YCBCR_TO_RGB_FULL, _INV_OFFSET_FULL, rgb)
+    else:
+        _yuv420_to_rgb_kernel(y, cb, cr, YCBCR_TO_RGB, _INV_OFFSET, rgb)
+    return rgb

@@ -204,3 +204,64 @@ def test_upsample_is_a_convex_combination(c):
     up = colour.upsample_chroma(c, h, w)
     assert up.min() >= c.min() - 1e-9 and up.max() <= c.max() + 1e-9
     np.testing.assert_allclose(colour.upsample_chroma(c + 10, h, w), up + 10, atol=1e-9)
+
+
+def bilinear_centre(c, h, w):
+    """Independent 4:2:0 -> 4:4:4 reference: luma x sits at chroma coordinate x/2 - 1/4 (likewise y);
+    separable linear interpolation between the two nearest chroma samples, indices clamped to the plane."""
+    c = np.asarray(c, np.float64)
+
+    def taps(n, size):
+        p = np.arange(n) / 2 - 0.25
+        k0 = np.floor(p).astype(int)
+        t = p - k0
+        return np.clip(k0, 0, size - 1), np.clip(k0 + 1, 0, size - 1), t
+
+    r0, r1, ty = taps(h, c.shape[0])
+    c0, c1, tx = taps(w, c.shape[1])
+    rows = (1 - ty)[:, None] * c[r0] + ty[:, None] * c[r1]
+    return (1 - tx) * rows[:, c0] + tx * rows[:, c1]
+
+
+def _views(img):
+    """Non-contiguous views of an image: strided, flipped, transposed, and the RGB of an RGBA array."""
+    rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], -1)
+    return {"rows ::2": img[::2], "cols ::3": img[:, ::3], "flipped": img[::-1, ::-1],
+            "transposed": img.transpose(1, 0, 2), "rgba[..., :3]": rgba[..., :3]}
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (7, 1), (2, 1), (17, 33), (37, 53), (64, 48)])
+def test_kernels_odd_sizes_and_non_contiguous_input(h, w):
+    rng = np.random.default_rng(h * 1000 + w)
+    base = rng.integers(0, 256, (2 * h + 1, 3 * w + 2, 3), dtype=np.uint8)
+    base[0, 0], base[-1, -1] = 0, 255
+    for name, img in {"contiguous": base[:h, :w].copy(), **_views(base)}.items():
+        assert name == "contiguous" or not img.flags.c_contiguous
+        hh, ww = img.shape[:2]
+        y, cb, cr = colour.rgb_to_yuv420(img)
+        for a in (y, cb, cr):
+            assert a.dtype == np.uint8 and a.flags.c_contiguous
+        assert y.shape == (hh, ww) and cb.shape == cr.shape == ((hh + 1) // 2, (ww + 1) // 2)
+        for a, b in zip((y, cb, cr), colour.rgb_to_yuv420(np.ascontiguousarray(img))):
+            np.testing.assert_array_equal(a, b)
+        ry, rcb, rcr = ref_ycbcr(img)
+        assert np.abs(y - ry).max() <= ROUND_TOL, name
+        assert np.abs(cb - mean2x2_edge(rcb)).max() <= ROUND_TOL, name
+        assert np.abs(cr - mean2x2_edge(rcr)).max() <= ROUND_TOL, name
+
+        # the inverse on non-contiguous planes (views into larger planes), both ranges
+        Y = rng.integers(0, 256, (2 * hh, 2 * ww), dtype=np.uint8)
+        C = rng.integers(0, 256, (2, hh + 1, 2 * ww + 2), dtype=np.uint8)
+        yv, cbv, crv = Y[::2, ::2], C[0, :cb.shape[0], 1::2][:, :cb.shape[1]], C[1, ::-1][:cb.shape[0], :cb.shape[1]]
+        if min(cb.shape) > 1:  # (numpy flags single rows/columns as contiguous whatever their strides)
+            assert not (yv.flags.c_contiguous or cbv.flags.c_contiguous or crv.flags.c_contiguous)
+        for full in (False, True):
+            rgb = colour.yuv420_to_rgb(yv, cbv, crv, full_range=full)
+            assert rgb.dtype == np.uint8 and rgb.flags.c_contiguous and rgb.shape == (hh, ww, 3)
+            np.testing.assert_array_equal(
+                rgb, colour.yuv420_to_rgb(*(np.ascontiguousarray(a) for a in (yv, cbv, crv)), full_range=full))
+        up = colour.upsample_chroma(cbv, hh, ww)
+        np.testing.assert_array_equal(up, colour.upsample_chroma(np.ascontiguousarray(cbv), hh, ww))
+        np.testing.assert_allclose(up, bilinear_centre(cbv, hh, ww), rtol=0, atol=1e-12)
+        ref = np.clip(ref_rgb(yv, bilinear_centre(cbv, hh, ww), bilinear_centre(crv, hh, ww)), 0, 255)
+        assert np.abs(colour.yuv420_to_rgb(yv, cbv, crv) - ref).max() <= 0.51, name
