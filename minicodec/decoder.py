@@ -2,6 +2,8 @@
 
 Python walks NAL units and headers (a few per picture); one Numba kernel per slice parses and
 reconstructs every macroblock (:func:`decode_slice_data`); the deblocking kernel runs per picture.
+A picture whose access unit carries minicodec's true-size SEI message (:mod:`minicodec.sei`) is output
+at that size (odd widths and heights), every other picture at the SPS's cropped size.
 """
 import numpy as np
 from numba import njit
@@ -11,10 +13,11 @@ from .colour import yuv420_to_rgb
 from .errors import BitstreamError
 from .intra_pred import chroma_mode_allowed, i4x4_mode_allowed, i16x16_mode_allowed
 from .macroblock import BLK_X, BLK_Y, MB_I4x4, MB_I16x16, block_neighbours, mb_neighbours, parse_macroblock
-from .nal import NAL_IDR, NAL_PPS, NAL_SLICE, NAL_SPS, split_annexb
+from .nal import NAL_IDR, NAL_PPS, NAL_SEI, NAL_SLICE, NAL_SPS, split_annexb
 from .params import PPS, SPS, SliceHeader
 from .picture import Picture
 from .reconstruct import recon_macroblock
+from .sei import parse_sei_rbsp, true_size
 from .transform import chroma_qp
 
 
@@ -75,22 +78,46 @@ def _new_picture(prev, cur):
             or cur.idr != prev.idr or (cur.idr and cur.idr_pic_id != prev.idr_pic_id))
 
 
-class DecodedPicture:
-    """One output picture: cropped planes plus what the stream said about it."""
+def _check_true_size(size, sps):
+    """The size of minicodec's SEI message must be what the SPS crops to, or one sample less (odd)."""
+    if size is None:
+        return None
+    w, h = size
+    if w not in (sps.width - 1, sps.width) or h not in (sps.height - 1, sps.height):
+        raise BitstreamError(f"the size SEI message says {w}x{h}, which the SPS's {sps.width}x{sps.height} "
+                             "picture cannot hold")
+    return size
 
-    def __init__(self, planes, sps, pic):
+
+class DecodedPicture:
+    """One output picture: cropped planes plus what the stream said about it.
+
+    ``size`` is the (width, height) of minicodec's SEI message, or None: output at the planes' size."""
+
+    def __init__(self, planes, sps, pic, size=None):
         self.planes = planes
         self.sps = sps
+        self.size = size
         self.mb_kind = pic.mb_kind.reshape(pic.mb_height, pic.mb_width).copy()
         self.mb_qp = pic.mb_qp.reshape(pic.mb_height, pic.mb_width).copy()
 
     def as_output(self, output):
+        """RGB (H, W, 3), gray (H, W) or (Y, Cb, Cr) with chroma (ceil(H/2), ceil(W/2)): the forms
+        :func:`minicodec.encode` accepts, and returns as ``recon``."""
         Y, Cb, Cr = self.planes
         if output == "yuv":
-            return Y, Cb, Cr
-        if output == "gray":
-            return Y
-        return yuv420_to_rgb(Y, Cb, Cr, full_range=self.sps.full_range)
+            out = (Y, Cb, Cr)
+        elif output == "gray":
+            out = Y
+        else:
+            out = yuv420_to_rgb(Y, Cb, Cr, full_range=self.sps.full_range)
+        if self.size is None or self.size == (Y.shape[1], Y.shape[0]):
+            return out
+        w, h = self.size
+        if output == "yuv":
+            ch, cw = (h + 1) // 2, (w + 1) // 2
+            return Y[:h, :w].copy(), Cb[:ch, :cw].copy(), Cr[:ch, :cw].copy()
+        return out[:h, :w].copy()
 
 
 def iter_pictures(data):
@@ -98,9 +125,13 @@ def iter_pictures(data):
     sps_by_id, pps_by_id = {}, {}
     pic = None
     pic_sps = None
+    pic_size = None
     prev = None
+    size = None  # from an SEI NAL unit since the last slice: for the next picture (its access unit's)
     for nal_type, ref_idc, rbsp in split_annexb(data):
-        if nal_type == NAL_SPS:
+        if nal_type == NAL_SEI:
+            size = true_size(parse_sei_rbsp(rbsp)) or size
+        elif nal_type == NAL_SPS:
             sps = SPS.parse(rbsp)
             sps_by_id[sps.sps_id] = sps
         elif nal_type == NAL_PPS:
@@ -108,15 +139,19 @@ def iter_pictures(data):
             pps_by_id[pps.pps_id] = pps
         elif nal_type in (NAL_SLICE, NAL_IDR):
             hdr, sps, pps = SliceHeader.parse(rbsp, nal_type, ref_idc, sps_by_id, pps_by_id)
+            # SEI belongs to the access unit of the slice after it; one between the slices of a picture
+            # (not allowed, 7.4.1.2.3) is dropped
+            sei_size, size = size, None
             if hdr.redundant_pic_cnt > 0:
                 continue  # redundant coded pictures are for error resilience; the primary one suffices
             if pic is not None and (_new_picture(prev, hdr) or pic.mb_slice[hdr.first_mb_in_slice] != -1
                                     or (pic.mb_width, pic.mb_height) != (sps.mb_width, sps.mb_height)):
-                yield _finish(pic, pic_sps)
+                yield _finish(pic, pic_sps, pic_size)
                 pic = None
             if pic is None:
                 pic = Picture(sps.mb_width, sps.mb_height, pps.chroma_qp_index_offset)
                 pic_sps = sps
+                pic_size = _check_true_size(sei_size, sps)
             if pps.chroma_qp_index_offset != pic.chroma_qp_index_offset:
                 raise BitstreamError("chroma_qp_index_offset changes within a picture")
             stop = bs.find_stop_bit(rbsp)
@@ -135,14 +170,14 @@ def iter_pictures(data):
         elif nal_type in (2, 3, 4):
             raise BitstreamError("data partitioning (NAL types 2-4) is not supported")
     if pic is not None:
-        yield _finish(pic, pic_sps)
+        yield _finish(pic, pic_sps, pic_size)
 
 
-def _finish(pic, sps):
+def _finish(pic, sps, size):
     if np.any(pic.mb_slice < 0):
         raise BitstreamError(f"picture incomplete: {int(np.sum(pic.mb_slice < 0))} macroblocks missing")
     pic.deblock()
-    return DecodedPicture(pic.cropped(sps), sps, pic)
+    return DecodedPicture(pic.cropped(sps), sps, pic, size)
 
 
 _OUTPUTS = ("rgb", "gray", "yuv")

@@ -12,9 +12,10 @@ import numpy as np
 from .. import bitstream as bs
 from ..colour import downsample_chroma, rgb_to_yuv420, yuv420_to_rgb
 from ..macroblock import MB_KIND_NAMES
-from ..nal import NAL_IDR, NAL_PPS, NAL_SPS, nal_unit
+from ..nal import NAL_IDR, NAL_PPS, NAL_SEI, NAL_SPS, nal_unit
 from ..params import PPS, SPS, BitWriter, SliceHeader
 from ..picture import Picture
+from ..sei import sei_rbsp, size_message
 from .ratecontrol import importance_qp_offsets, scale_weights, variance_qp_offsets
 from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, OPT_RDOQ,
                       encode_slice)
@@ -33,8 +34,9 @@ class Encoded:
     """An encoded picture: the Annex B stream, what any decoder reconstructs from it, and statistics.
 
     ``planes`` is exactly a standard decoder's output (Y, Cb, Cr after SPS cropping, which rounds odd
-    sizes up to even); ``recon`` is the same picture in the input's form and size. Per-macroblock
-    arrays have shape (macroblock rows, macroblock columns).
+    sizes up to even); ``recon`` is the same picture in the input's form and size, which is what
+    :func:`minicodec.decode` returns (odd sizes are stated in an SEI message, :mod:`minicodec.sei`).
+    Per-macroblock arrays have shape (macroblock rows, macroblock columns).
     """
     data: bytes
     recon: object
@@ -194,7 +196,8 @@ def _mode_option(v, name, n):
 # ----------------------------------------------------------------------------- encode
 
 def encode(image, qp=28, weights=None, **options):
-    """Encode one picture as a Constrained Baseline H.264 stream (SPS, PPS, IDR I slices).
+    """Encode one picture as a Constrained Baseline H.264 stream (SPS, PPS, IDR I slices; for an odd width
+    or height an SEI message with the true size between the PPS and the slices, see :mod:`minicodec.sei`).
 
     image    (H, W, 3) uint8 RGB, (H, W) uint8 gray, or a (Y, Cb, Cr) tuple of uint8 4:2:0 planes.
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
@@ -302,6 +305,8 @@ def encode(image, qp=28, weights=None, **options):
     mb_i4 = np.full((nmb, 16), -1, np.int32)
 
     out = [nal_unit(NAL_SPS, 3, sps.write()), nal_unit(NAL_PPS, 3, pps.write())]
+    if (W | H) & 1:  # cropping can only say W2 x H2; SEI precedes the slices of its access unit (7.4.1.2.3)
+        out.append(nal_unit(NAL_SEI, 0, sei_rbsp([size_message(W, H)])))
     bounds = [nmb * k // slices for k in range(slices + 1)]
     idc = 0 if deblock else 1
     for s in range(slices):
