@@ -1,0 +1,56 @@
+"""minicodec._jitcache: cached Numba kernels are dropped exactly when some package source changes."""
+from minicodec import _jitcache
+
+
+def _package(tmp_path):
+    root = tmp_path / "pkg"
+    (root / "sub" / "__pycache__").mkdir(parents=True)
+    (root / "__pycache__").mkdir()
+    (root / "a.py").write_text("x = 1\n")
+    (root / "sub" / "b.py").write_text("y = 2\n")
+    return root
+
+
+def _cache_files(root):
+    for p in (root / "__pycache__" / "a.f-1.py311.nbi", root / "sub" / "__pycache__" / "b.g-3.py311.1.nbc"):
+        p.write_bytes(b"cached")
+    (root / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"bytecode")
+
+
+def _nb(root):
+    return sorted(p.name for p in root.rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+
+def test_first_run_stamps_and_clears(tmp_path):
+    root = _package(tmp_path)
+    _cache_files(root)
+    assert _jitcache.refresh(str(root)) is True      # no stamp yet: caches of unknown origin go
+    assert _nb(root) == []
+    assert (root / "__pycache__" / "a.cpython-311.pyc").exists()  # only Numba's files are touched
+
+
+def test_unchanged_sources_keep_the_cache(tmp_path):
+    root = _package(tmp_path)
+    _jitcache.refresh(str(root))
+    _cache_files(root)
+    assert _jitcache.refresh(str(root)) is False
+    assert len(_nb(root)) == 2
+
+
+def test_edit_in_any_module_clears_every_cached_kernel(tmp_path):
+    root = _package(tmp_path)
+    _jitcache.refresh(str(root))
+    _cache_files(root)
+    (root / "sub" / "b.py").write_text("y = 3\n")   # a callee elsewhere changes
+    assert _jitcache.refresh(str(root)) is True
+    assert _nb(root) == []
+    _cache_files(root)
+    assert _jitcache.refresh(str(root)) is False     # stamped again: the new cache is kept
+
+
+def test_new_module_counts_as_a_change(tmp_path):
+    root = _package(tmp_path)
+    _jitcache.refresh(str(root))
+    _cache_files(root)
+    (root / "c.py").write_text("")
+    assert _jitcache.refresh(str(root)) is True
