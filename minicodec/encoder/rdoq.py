@@ -2,11 +2,17 @@
 
 For each coefficient the search considers the level rounded to nearest, one step toward zero, and
 zero; it visits coefficients once from the highest frequency down (as x264's CAVLC "trellis" does,
-which is greedy rather than a full trellis) and finally tries dropping the whole block. Candidates are
-steered by the quantiser, but every comparison uses the exact cost: the block is reconstructed and
-``J = sum w (x - xhat)^2 + lambda * R`` is taken with the weighted pixel-domain distortion (the
-transform is not orthonormal and the weights vary per pixel) and R the exact CAVLC bits of the block
-with its nC context, counted by the same writer that writes the stream.
+which is greedy rather than a full trellis) and finally tries dropping the whole block.
+
+Costs: R is always exact, the CAVLC bits of the block with its nC context counted by the same writer
+that writes the stream. The per-coefficient steps are steered, as in x264, by a transform-domain
+distortion estimate: with the forward core transform W = Cf X Cf^T (Cf rows of squared norms
+a = 4, 10, 4, 10) and a level l standing for l * 2^qbits / MF in W units, the pixel error is about
+``mean_w * sum_ij (|W_ij| - |l_ij| 2^qbits / MF_ij)^2 / (a_i a_j)``. The choices that reach the
+stream are made with the exact cost ``J = sum w (x - xhat)^2 + lambda * R`` on the reconstructed
+block (the transform is not orthonormal, rounding is not linear and the weights vary per pixel): the
+searched levels against the plain quantiser's, then the result against dropping the block. RDOQ
+therefore never returns a block whose exact J is above the plain quantiser's.
 """
 import numpy as np
 from numba import njit
@@ -17,6 +23,9 @@ from ..transform import QUANT_MF, ZIGZAG
 from .rdo import weighted_sse
 
 _ZEROS = np.zeros(16, np.int32)
+_NORM = np.array([4.0, 10.0, 4.0, 10.0])
+#: 1 / (a_i a_j) for raster position 4 i + j: the pixel-domain energy of a unit forward coefficient
+INV_NORM2 = np.array([1.0 / (_NORM[i] * _NORM[j]) for i in range(4) for j in range(4)])
 
 
 @njit(cache=True)
@@ -74,11 +83,22 @@ def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_
 
 
 @njit(cache=True)
+def _rate(cbuf, cws, lev_row, first, nc):
+    """Exact CAVLC bits of the block (counting back-end of the writer)."""
+    cws[0] = 0
+    if first:
+        write_residual_block(cbuf, cws, lev_row[1:], 15, nc)
+    else:
+        write_residual_block(cbuf, cws, lev_row, 16, nc)
+    return cws[0]
+
+
+@njit(cache=True)
 def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws,
                level=2):
     """Improve the quantised levels ``lev_row`` (scan order) of one block in place; leaves the block
-    reconstructed in ``rec`` with the chosen levels and returns its J. ``coef`` is the forward transform
-    (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``).
+    reconstructed in ``rec`` with the chosen levels and returns its exact J. ``coef`` is the forward
+    transform (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``).
 
     ``level`` 2 searches every coefficient, level 1 only weighs the whole block against dropping it
     (the cheap part of RDOQ that lets weights act in the fast effort)."""
@@ -95,38 +115,67 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         up[k] = u if coef[i] >= 0 else -u
         if u != 0:
             any_up = True
-    best = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+    j_plain = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
     if not any_up:
-        return best
-    if level < 2:
-        return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, best, save, tmp, cbuf,
-                             cws)
-    for k in range(15, first - 1, -1):
-        if level < 2:
-            break
-        u = up[k]
-        if u == 0:
-            continue
-        cur = lev_row[k]
-        bestv = cur
-        s = 1 if u > 0 else -1
-        for t in range(3):
-            if t == 0:
-                v = u
-            elif t == 1:
-                v = u - s
-            else:
-                v = 0
-                if u - s == 0:
-                    continue
-            if v == cur:
+        return j_plain
+    if level >= 2:
+        # greedy search on the estimate (transform-domain distortion, exact rate)
+        wsum = 0.0
+        for y in range(4):
+            for x in range(4):
+                wsum += w[y0 + y, x0 + x]
+        wmean = wsum / 16.0
+        step = np.float64(np.int64(1) << qbits)
+        for k in range(first, 16):
+            save[k] = lev_row[k]
+        r_cur = _rate(cbuf, cws, lev_row, first, nc)
+        changed = False
+        for k in range(15, first - 1, -1):
+            u = up[k]
+            if u == 0:
                 continue
-            lev_row[k] = v
-            j = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
-            if j < best:
-                best = j
-                bestv = v
-        lev_row[k] = bestv
-    # reconstruct the chosen levels, then weigh them against dropping the whole block
-    recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
-    return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, best, save, tmp, cbuf, cws)
+            i = ZIGZAG[k]
+            a = np.float64(abs(coef[i]))
+            q = step / QUANT_MF[m, i]
+            scale = wmean * INV_NORM2[i]
+            cur = lev_row[k]
+            e = a - abs(cur) * q
+            d_cur = scale * e * e
+            best_delta = 0.0
+            bestv = cur
+            best_r = r_cur
+            s = 1 if u > 0 else -1
+            for t in range(3):
+                if t == 0:
+                    v = u
+                elif t == 1:
+                    v = u - s
+                else:
+                    v = 0
+                    if u - s == 0:
+                        continue
+                if v == cur:
+                    continue
+                lev_row[k] = v
+                r = _rate(cbuf, cws, lev_row, first, nc)
+                e = a - abs(v) * q
+                delta = scale * e * e - d_cur + lam * (r - r_cur)
+                if delta < best_delta:
+                    best_delta = delta
+                    bestv = v
+                    best_r = r
+            lev_row[k] = bestv
+            if bestv != cur:
+                changed = True
+                r_cur = best_r
+        if changed:
+            # the exact cost decides between the searched levels and the plain quantiser's
+            j_search = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+            if j_search < j_plain:
+                j_plain = j_search
+            else:
+                for k in range(first, 16):
+                    lev_row[k] = save[k]
+                recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
+    return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_plain, save, tmp, cbuf,
+                         cws)
