@@ -20,7 +20,7 @@ def sub_block(pred, n, y0, x0, out):
             out[4 * y + x] = pred[n * (y0 + y) + x0 + x]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def recon4x4(plane, y0, x0, pred, lev_row, qp, first, dc, d):
     """Reconstruct one 4x4 block: prediction ``pred[16]`` + residual from scan-order ``lev_row``.
 

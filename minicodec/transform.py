@@ -49,7 +49,7 @@ def chroma_qp(qpy, chroma_qp_index_offset):
 
 # ----------------------------------------------------------------------------- decoder side
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def dequant4x4(levels_scan, qp, first, d):
     """Scan-order levels -> scaled coefficients d (raster), positions first..15 (8.5.6, 8.5.12.1).
 
@@ -63,7 +63,7 @@ def dequant4x4(levels_scan, qp, first, d):
         d[i] = (levels_scan[k] * DEQUANT[m, i]) << s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse4x4_add(d, plane, y0, x0, pred):
     """Inverse core transform (8.5.12.2), (r + 32) >> 6, plus prediction, clipped, into plane."""
     t = d  # rows are transformed in place (d is the caller's scratch)
@@ -165,7 +165,7 @@ def inverse_chroma_dc(c, qp, dc):
 
 # ----------------------------------------------------------------------------- encoder side
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward4x4(res, w):
     """Forward core transform W = Cf X Cf^T of a raster 4x4 residual (encoder, as in the JM)."""
     t = w  # rows into w, then columns in place
@@ -189,11 +189,12 @@ def forward4x4(res, w):
         w[12 + x] = d03 - 2 * d12
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def quant4x4(w, qp, first, deadzone, levels_scan):
     """Quantise raster coefficients into scan-order levels (positions first..15).
 
-    level = (|W| * MF + f) >> (15 + qP/6) with f = deadzone * 2^(15 + qP/6) (1/3 for intra in the JM).
+    level = (|W| * MF + f) >> (15 + qP/6) with f = deadzone * 2^(15 + qP/6) (1/3 for intra in the JM;
+    a negative deadzone zeroes levels below 1 - deadzone steps).
     Returns the number of non-zero levels.
     """
     m = qp % 6
@@ -204,6 +205,8 @@ def quant4x4(w, qp, first, deadzone, levels_scan):
         i = ZIGZAG[k]
         a = np.int64(abs(w[i]))
         lv = (a * QUANT_MF[m, i] + f) >> qbits
+        if lv < 0:  # a dead zone wider than one step (deadzone < 0)
+            lv = 0
         if lv != 0:
             nz += 1
         levels_scan[k] = lv if w[i] >= 0 else -lv
@@ -241,6 +244,8 @@ def forward_luma_dc(dc_raster, qp, deadzone, levels_scan):
         i = ZIGZAG[k]
         a = np.int64(abs(f[i]))
         lv = (a * QUANT_MF[m, 0] + r) >> qbits
+        if lv < 0:
+            lv = 0
         if lv != 0:
             nz += 1
         levels_scan[k] = lv if f[i] >= 0 else -lv
@@ -262,6 +267,8 @@ def forward_chroma_dc(dc, qp, deadzone, levels):
         v = f0 if k == 0 else (f1 if k == 1 else (f2 if k == 2 else f3))
         a = np.int64(abs(v))
         lv = (a * QUANT_MF[m, 0] + r) >> qbits
+        if lv < 0:
+            lv = 0
         if lv != 0:
             nz += 1
         levels[k] = lv if v >= 0 else -lv

@@ -19,7 +19,7 @@ def lambda_ssd_nb(qp, factor):
     return factor * 2.0 ** ((qp - 12) / 3.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def weighted_sse(src, rec, w, y0, x0, h, wd):
     """The one distortion: sum of w * (src - rec)^2 over the h x wd region at (y0, x0)."""
     d = 0.0
