@@ -131,11 +131,26 @@ def _yuv420_to_rgb_kernel(y, cb, cr, m, off, rgb):
             rgb[yy, xx, 2] = _to_u8(a * m20 + b * m21 + c * m22)
 
 
-def downsample_chroma(c):
-    """2x2 mean (centre-sited 4:2:0); odd sizes replicate the last row/column first."""
+@njit(cache=True)
+def _downsample_kernel(c, out):
     h, w = c.shape
-    c = np.pad(c, ((0, h % 2), (0, w % 2)), mode="edge")
-    return 0.25 * (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2])
+    for i in range(out.shape[0]):
+        y0 = 2 * i
+        y1 = min(y0 + 1, h - 1)
+        for j in range(out.shape[1]):
+            x0 = 2 * j
+            x1 = min(x0 + 1, w - 1)
+            out[i, j] = 0.25 * (c[y0, x0] + c[y1, x0] + c[y0, x1] + c[y1, x1])
+
+
+def downsample_chroma(c):
+    """2x2 mean (centre-sited 4:2:0) as float64; odd sizes replicate the last row/column first."""
+    c = np.ascontiguousarray(c, np.float64)
+    if c.ndim != 2 or c.size == 0:
+        raise ValueError(f"plane must be a non-empty 2-D array, got shape {c.shape}")
+    out = np.empty(((c.shape[0] + 1) // 2, (c.shape[1] + 1) // 2), np.float64)
+    _downsample_kernel(c, out)
+    return out
 
 
 def upsample_chroma(c, height, width):

@@ -13,7 +13,9 @@ Effort (``opts[OPT_EFFORT]``):
     2 full:   every allowed Intra_4x4 mode of every block, every Intra_16x16 mode and every chroma mode
               is coded and compared by exact J, in coding order with real reconstructed neighbours.
 At every effort the macroblock type (Intra_16x16 / Intra_4x4 / I_PCM) is chosen by exact J, and with
-``opts[OPT_RDOQ]`` the levels of the chosen modes go through :func:`minicodec.encoder.rdoq.rdoq_block`.
+``opts[OPT_RDOQ]`` the levels of the chosen modes go through :func:`minicodec.encoder.rdoq.rdoq_block`;
+without RDOQ, the quantiser's dead zone follows the block's mean weight (:func:`deadzone`), so the
+weights move bits at no cost in time.
 """
 import numpy as np
 from numba import njit
@@ -54,6 +56,32 @@ I16_MODE_BITS_ESTIMATE = 8
 #: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
 MAX_MB_BITS = 3200
 DEADZONE_INTRA = 1.0 / 3.0
+DEADZONE_MIN = -64.0
+
+
+@njit(cache=True)
+def deadzone(w, y0, x0, n, ratio):
+    """Rounding offset of the quantiser for the n x n block at (y0, x0) when no RDOQ runs.
+
+    Lowering a level by one saves some bits dR and adds w * dx^2 of distortion; the level is worth
+    keeping above ``1/2 - lambda dR / (2 w Qstep^2)`` steps. H.264's lambda / Qstep^2 is constant, so
+    the offset is ``1/2 - (1/2 - 1/3) * ratio / mean(w)`` with ratio = lambda_factor / 0.85: the JM's
+    intra dead zone 1/3 for SSE and the default lambda, wider where the weights are low (down to
+    DEADZONE_MIN), narrower where they are high. ``ratio < 0``: always 1/3 (RDOQ decides instead)."""
+    if ratio < 0:
+        return DEADZONE_INTRA
+    s = 0.0
+    for y in range(y0, y0 + n):
+        for x in range(x0, x0 + n):
+            s += w[y, x]
+    wm = s / (n * n)
+    if wm <= 0.0:
+        return DEADZONE_MIN
+    r = ratio / wm
+    if r == 1.0:
+        return DEADZONE_INTRA
+    dz = 0.5 - (0.5 - DEADZONE_INTRA) * r
+    return dz if dz > DEADZONE_MIN else DEADZONE_MIN
 
 
 @njit(cache=True)
@@ -85,7 +113,7 @@ def _weight_scale(w, y0, x0, n):
 
 
 @njit(cache=True)
-def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, lev_row, pred, res, coef, tmp,
+def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
     """Predict, transform, quantise (RDOQ optional) and reconstruct one Intra_4x4 block in place.
     Returns TotalCoeff."""
@@ -94,7 +122,7 @@ def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, le
         for x in range(4):
             res[4 * y + x] = np.int32(src[y0 + y, x0 + x]) - pred[4 * y + x]
     forward4x4(res, coef)
-    quant4x4(coef, qp, 0, DEADZONE_INTRA, lev_row)
+    quant4x4(coef, qp, 0, deadzone(w, y0, x0, 4, dzr), lev_row)
     _clamp_levels(lev_row, 0, 16)
     if rdoq:
         rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
@@ -104,7 +132,7 @@ def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, le
 
 
 @njit(cache=True)
-def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby, lev, pred256,
+def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby, lev, pred256,
                 pred16, res, coefs, dcs, dc, tmp, up, save, cbuf, cws):
     """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15).
     ``coefs`` (16 x 16) keeps each block's forward transform for RDOQ."""
@@ -118,9 +146,9 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz
         forward4x4(res, coefs[blk])
         dcs[4 * BLK_Y[blk] + BLK_X[blk]] = coefs[blk, 0]
         lev[blk, 0] = 0
-        quant4x4(coefs[blk], qp, 1, DEADZONE_INTRA, lev[blk])
+        quant4x4(coefs[blk], qp, 1, deadzone(w, y0 + by, x0 + bx, 4, dzr), lev[blk])
         _clamp_levels(lev[blk], 1, 16)
-    forward_luma_dc(dcs, qp, DEADZONE_INTRA, lev[ROW_DC])
+    forward_luma_dc(dcs, qp, deadzone(w, y0, x0, 16, dzr), lev[ROW_DC])
     _clamp_levels(lev[ROW_DC], 0, 16)
     inverse_luma_dc(lev[ROW_DC], qp, dc)
     ac = 0
@@ -142,7 +170,7 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, nz
 
 
 @njit(cache=True)
-def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx, mby, lev,
+def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx, mby, lev,
                 pred64, pred16, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws):
     """Code one chroma component (prediction, 2x2 DC, AC; RDOQ on AC optional) and reconstruct it in place.
     Returns (DC non-zeros, AC non-zeros)."""
@@ -157,9 +185,9 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
         dcc[b] = coefs[b, 0]
         row = lev[ROW_CAC + 4 * c + b]
         row[0] = 0
-        quant4x4(coefs[b], cqp, 1, DEADZONE_INTRA, row)
+        quant4x4(coefs[b], cqp, 1, deadzone(w, y0 + by, x0 + bx, 4, dzr), row)
         _clamp_levels(row, 1, 16)
-    forward_chroma_dc(dcc, cqp, DEADZONE_INTRA, lev[ROW_CDC + c])
+    forward_chroma_dc(dcc, cqp, deadzone(w, y0, x0, 8, dzr), lev[ROW_CDC + c])
     _clamp_levels(lev[ROW_CDC + c], 0, 4)
     inverse_chroma_dc(lev[ROW_CDC + c], cqp, dcv)
     ac = 0
@@ -238,6 +266,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     force_c = opts[OPT_FORCE_CHROMA]
     effort = opts[OPT_EFFORT]
     rdoq = opts[OPT_RDOQ]  # 0 off, 1 drop-block only, 2 full
+    dzr = -1.0 if rdoq else lam_factor / 0.85  # without RDOQ the dead zone follows the weights
     prev_qp = slice_qp
     for addr in range(first_mb, last_mb):
         mby = addr // mb_w
@@ -268,10 +297,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             for m in range(4):
                 if not chroma_mode_allowed(m, left, top, topleft):
                     continue
-                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, nz_c,
+                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
-                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, nz_c,
+                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
                 cc = 2 if an0 + an1 > 0 else (1 if dn0 + dn1 > 0 else 0)
@@ -298,9 +327,9 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 if s < best_s:
                     best_s = s
                     cmode = m
-        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx,
+        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx,
                                  mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
-        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, nz_c, mbx,
+        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx,
                                  mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
         cbp_c = 2 if acn0 + acn1 > 0 else (1 if dcn0 + dcn1 > 0 else 0)
         dist_c = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8))
@@ -385,7 +414,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         best_s = np.inf
                         for ci in range(ncand):
                             m = order[ci]
-                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, 0, lev[blk],
+                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, 0, dzr, lev[blk],
                                             pred, res, coef, tmp, up, save, cbuf, cws)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
@@ -393,7 +422,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             if s < best_s:
                                 best_s = s
                                 m_best = m
-                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, m_best, a, b, c, d, qp, lam, nc, rdoq, lev[blk], pred,
+                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, m_best, a, b, c, d, qp, lam, nc, rdoq, dzr, lev[blk], pred,
                                      res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
@@ -433,7 +462,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 best_m_j = np.inf
                 for ci in range(ncand):
                     m = i16order[ci]
-                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, 0, nz_y, mbx,
+                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, 0, dzr, nz_y, mbx,
                                      mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
                     cws[0] = 0
                     bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
@@ -442,7 +471,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     if jm < best_m_j:
                         best_m_j = jm
                         i16mode = m
-            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, nz_y, mbx, mby,
+            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby,
                              lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
             cbp16 = cl | (cbp_c << 4)
             cws[0] = 0

@@ -3,11 +3,13 @@
 Per-macroblock work happens in :func:`minicodec.encoder.analyse.encode_slice` (Numba); this layer only
 checks arguments, prepares planes and weights, and assembles NAL units.
 """
+import functools
 import os
 import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from .. import bitstream as bs
 from ..colour import downsample_chroma, rgb_to_yuv420, yuv420_to_rgb
@@ -139,6 +141,22 @@ def _qp_map(qp, mb_h, mb_w):
     raise TypeError(f"qp must be an int or an integer array, got {type(qp).__name__}")
 
 
+@njit(cache=True)
+def _scan_weights(w):
+    """One pass over a weight map: (any NaN/inf, any negative, max)."""
+    bad = False
+    neg = False
+    mx = 0.0
+    for v in w:
+        if not np.isfinite(v):
+            bad = True
+        elif v < 0:
+            neg = True
+        elif v > mx:
+            mx = v
+    return bad, neg, mx
+
+
 def _weight_plane(w, shape, name):
     if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, (bool, np.bool_)):
         w = np.full(shape, float(w))
@@ -148,20 +166,31 @@ def _weight_plane(w, shape, name):
         raise TypeError(f"{name} must be a real array, got dtype {w.dtype}")
     if w.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
-    w = w.astype(np.float64)
-    if not np.all(np.isfinite(w)):
+    w = np.ascontiguousarray(w, np.float64)  # no copy for float64 maps: the kernels only read them
+    bad_value, negative, w_max = _scan_weights(w.ravel())
+    if bad_value:
         raise ValueError(f"{name} contains NaN or infinity")
-    if np.any(w < 0):
+    if negative:
         raise ValueError(f"{name} contains negative values")
-    if w.size and w.max() > MAX_WEIGHT:
+    if w_max > MAX_WEIGHT:
         raise ValueError(f"{name} has values above {MAX_WEIGHT:g}: costs would overflow; rescale the map "
                          "(only ratios to lambda matter)")
     return w
 
 
+@functools.lru_cache(maxsize=4)
+def _uniform_weights(h, w, hp, wp):
+    """w = 1 on the picture, 0 on the padding, already padded to (hp, wp) luma macroblocks. Cached: the
+    kernels only read weights, and building 10 MB of ones per call costs a tenth of a fast encode."""
+    planes = []
+    for (a, b, c, d) in ((h, w, hp, wp), ((h + 1) // 2, (w + 1) // 2, hp // 2, wp // 2)):
+        p = np.zeros((c, d))
+        p[:a, :b] = 1.0
+        planes.append(p)
+    return planes[0], planes[1], planes[1].copy()
+
+
 def _weights(weights, Y, Cb):
-    if weights is None:
-        return np.ones(Y.shape), np.ones(Cb.shape), np.ones(Cb.shape)
     if isinstance(weights, (tuple, list)):
         if len(weights) != 3:
             raise ValueError(f"weights as a tuple must hold three per-plane maps, got {len(weights)}")
@@ -175,9 +204,13 @@ def _weights(weights, Y, Cb):
 
 def _pad(a, h, w, value=None):
     ph, pw = h - a.shape[0], w - a.shape[1]
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(a)  # no copy when already contiguous (the kernels only read it)
     if value is None:
         return np.ascontiguousarray(np.pad(a, ((0, ph), (0, pw)), mode="edge"))
-    return np.ascontiguousarray(np.pad(a, ((0, ph), (0, pw)), constant_values=value))
+    out = np.full((h, w), value, a.dtype)
+    out[:a.shape[0], :a.shape[1]] = a
+    return out
 
 
 def _is_real(v):
@@ -203,8 +236,8 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
-    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ; for fast
-             effort the keep-or-drop decision per block, and only with non-uniform weights), lambda_factor=0.85,
+    options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ for medium
+             and full, none for fast; "block": only the keep-or-drop decision per block), lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
              force_mb_type=None|"I4x4"|"I16x16"|"I_PCM", force_i4x4_mode=None|0..8,
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
@@ -221,7 +254,7 @@ def encode(image, qp=28, weights=None, **options):
     mb_w, mb_h = (W + 15) // 16, (H + 15) // 16
     nmb = mb_w * mb_h
     qp_map = _qp_map(qp, mb_h, mb_w)
-    wY, wCb, wCr = _weights(weights, Y, Cb)
+    wY, wCb, wCr = _weights(weights, Y, Cb) if weights is not None else (None, None, None)
 
     deblock = options.get("deblock", True)
     if not isinstance(deblock, (bool, np.bool_)):
@@ -251,10 +284,9 @@ def encode(image, qp=28, weights=None, **options):
     opts[OPT_EFFORT] = EFFORTS[effort]
     rdoq = options.get("rdoq")
     if rdoq is None:
-        # full RDOQ roughly halves the fast path's speed; there the keep-or-drop decision per block is
-        # spent only where the weights vary (uniform weights, None included, leave it to the dead zone)
-        uniform = all(float(p.max()) == float(p.min()) for p in (wY, wCb, wCr))
-        rdoq = True if effort != "fast" else (False if uniform else "block")
+        # RDOQ costs the fast path half its speed (even keep-or-drop alone costs a third), so fast leaves
+        # quantisation to the dead zone, with or without weights: weights then cost no time there
+        rdoq = effort != "fast"
     if not isinstance(rdoq, (bool, np.bool_, str)) or rdoq not in RDOQ_LEVELS:
         raise ValueError(f"rdoq must be None, True, False or 'block', got {rdoq!r}")
     opts[OPT_RDOQ] = RDOQ_LEVELS[bool(rdoq) if not isinstance(rdoq, str) else rdoq]
@@ -263,9 +295,12 @@ def encode(image, qp=28, weights=None, **options):
     srcY = _pad(Y, 16 * mb_h, 16 * mb_w)
     srcCb = _pad(Cb, 8 * mb_h, 8 * mb_w)
     srcCr = _pad(Cr, 8 * mb_h, 8 * mb_w)
-    wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
-    wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
-    wCr = _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
+    if weights is None:
+        wY, wCb, wCr = _uniform_weights(H, W, 16 * mb_h, 16 * mb_w)
+    else:
+        wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
+        wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
+        wCr = _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
 
     # ---- adaptive quantisation: a per-macroblock QP map on top of qp
     aq = options.get("aq")
