@@ -173,3 +173,35 @@ def test_aq_variance_follows_x264_formula():
         energy = (b ** 2).sum() - b.sum() ** 2 / 256  # gray: chroma is flat, no AC energy
         want = int(np.clip(np.rint(30 + 1.0397 * (np.log2(max(energy, 1)) - 14.427)), 0, 51))
         assert e.mb_qp[r, c] == want
+
+
+def test_deadzone_follows_the_mean_weight():
+    """Without RDOQ the rounding offset is 1/2 - (1/2 - 1/3) * ratio / mean(w) (ratio = lambda_factor / 0.85):
+    exactly the JM's 1/3 for SSE at the default lambda, wider for low weights, never below DEADZONE_MIN."""
+    from minicodec.encoder.analyse import DEADZONE_INTRA, DEADZONE_MIN, deadzone
+    w = np.ones((16, 16))
+    assert deadzone(w, 4, 4, 4, 1.0) == DEADZONE_INTRA == 1 / 3
+    assert deadzone(w, 0, 0, 16, -1.0) == DEADZONE_INTRA          # RDOQ on: fixed dead zone
+    w[4:8, 4:8] = 2.0
+    assert deadzone(w, 4, 4, 4, 1.0) == pytest.approx(0.5 - (1 / 6) / 2)
+    assert deadzone(w, 4, 4, 4, 2.0) == pytest.approx(1 / 3)       # twice lambda, twice the weight
+    w[0:4, 0:4] = [[0.1] * 4, [0.1] * 4, [0.3] * 4, [0.3] * 4]    # the block's mean weight counts: 0.2
+    assert deadzone(w, 0, 0, 4, 1.0) == pytest.approx(0.5 - (1 / 6) / 0.2)
+    assert deadzone(np.zeros((4, 4)), 0, 0, 4, 1.0) == DEADZONE_MIN
+    assert deadzone(np.full((4, 4), 1e-9), 0, 0, 4, 1.0) == DEADZONE_MIN
+    means = [0.05, 0.2, 0.5, 1.0, 3.0, 100.0]
+    dz = [deadzone(np.full((4, 4), m), 0, 0, 4, 1.0) for m in means]
+    assert all(a < b for a, b in zip(dz, dz[1:])) and dz[-1] < 0.5
+
+
+def test_fast_effort_low_weights_shrink_bits_where_they_are_low():
+    """The weight-following dead zone moves bits: low weights on the left half cut that half's bits by
+    more than 10% and the picture's total (fast effort, no RDOQ)."""
+    img = _photo()
+    w = np.ones(img.shape[:2])
+    w[:, : img.shape[1] // 2] = 0.2
+    a = minicodec.encode(img, qp=26)
+    b = minicodec.encode(img, qp=26, weights=w)
+    half = img.shape[1] // 32
+    assert b.mb_bits[:, :half].sum() < 0.9 * a.mb_bits[:, :half].sum()
+    assert b.bits < a.bits

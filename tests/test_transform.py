@@ -410,3 +410,19 @@ def test_forward_dc_of_zero_is_zero():
     assert tf.forward_luma_dc(np.zeros(16, np.int32), 30, 1 / 3, lv) == 0 and not lv.any()
     lv4 = np.full(4, 5, np.int32)
     assert tf.forward_chroma_dc(np.zeros(4, np.int32), 30, 1 / 3, lv4) == 0 and not lv4.any()
+
+
+@FAST
+@given(hnp.arrays(np.int64, 16, elements=st.integers(-4080, 4080)), st.integers(0, 51),
+       st.sampled_from([0.0, 0.25, 0.5]), st.integers(1, 3))
+def test_quant4x4_dead_zone_wider_than_a_step(w, qp, dz, steps):
+    """deadzone - k (k whole steps) gives the levels of deadzone, k nearer zero and never past it:
+    floor(|W| MF / 2^q + dz - k) clipped at 0 (dz * 2^q is exact for these dz)."""
+    w32 = w.astype(np.int32)
+    narrow = np.empty(16, np.int32)
+    wide = np.empty(16, np.int32)
+    tf.quant4x4(w32, qp, 0, dz, narrow)
+    nz = tf.quant4x4(w32, qp, 0, dz - steps, wide)
+    expect = np.sign(narrow) * np.maximum(np.abs(narrow) - steps, 0)
+    np.testing.assert_array_equal(wide, expect)
+    assert nz == int(np.count_nonzero(expect))
