@@ -17,6 +17,12 @@ after a JIT warm-up; MP/s = luma megapixels per second. minicodec is timed in-pr
 FFmpeg's h264 decoder are timed as FFmpeg processes working on 10 copies of the picture, so their MP/s
 include process start-up; the "net" figures remove it, using the time of the same process on 1 copy:
 net = 9 pictures / (t(10) - t(1)).
+
+Efforts and weights: encode MP/s of each effort ("fast", "medium", "full") from YUV planes, from the
+photo as loaded (RGB in and out, colour conversion included; camera is gray) and with a non-uniform importance map, and the
+weights-on / weights-off time ratio. The map needs no network: gradient magnitude of the luma, blurred,
+mixed with SSE as fprdo does (w' = (w + 0.25) / 1.25) and normalised to mean 1, so it varies about as
+much as a feature-importance map.
 """
 from __future__ import annotations
 
@@ -54,6 +60,7 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="timing repetitions, best kept (default 3)")
     ap.add_argument("--copies", type=int, default=10, help="pictures per FFmpeg process in timings (default 10)")
     ap.add_argument("--no-speed", action="store_true", help="rate-distortion only")
+    ap.add_argument("--no-efforts", action="store_true", help="skip the per-effort / weights speed table")
     return ap.parse_args(argv)
 
 
@@ -127,6 +134,42 @@ def speed(mc, photos, qp, repeat, copies, log):
     return rows
 
 
+def importance_like_map(y: np.ndarray, tau: float = 0.25) -> np.ndarray:
+    """A deterministic stand-in for a feature-importance map: blurred luma gradient magnitude, SSE mix,
+    mean 1 (see the module docstring)."""
+    from scipy.ndimage import gaussian_filter, sobel
+    f = y.astype(np.float64)
+    g = gaussian_filter(np.hypot(sobel(f, 0), sobel(f, 1)), 4.0)
+    g /= g.mean() if g.mean() > 0 else 1.0
+    w = (g + tau) / (1.0 + tau)
+    return w / w.mean()
+
+
+def effort_speed(mc, photos, rgb, qp, repeat, log):
+    """Encode MP/s per effort: YUV planes, RGB input, YUV + importance weights; weights time ratio."""
+    rows = []
+    for name, planes in photos.items():
+        h, w = planes[0].shape
+        mp = w * h / 1e6
+        wmap = importance_like_map(planes[0])
+        for effort in ("fast", "medium", "full"):
+            mc.encode(planes, qp=qp, effort=effort)
+            mc.encode(planes, qp=qp, effort=effort, weights=wmap)
+            mc.encode(rgb[name], qp=qp, effort=effort)
+            # alternate the timed variants so machine noise hits all of them alike
+            t_plain, t_w, t_rgb = [], [], []
+            for _ in range(repeat):
+                t_plain.append(c.best_of(lambda: mc.encode(planes, qp=qp, effort=effort), 1))
+                t_w.append(c.best_of(lambda: mc.encode(planes, qp=qp, effort=effort, weights=wmap), 1))
+                t_rgb.append(c.best_of(lambda: mc.encode(rgb[name], qp=qp, effort=effort), 1))
+            row = dict(photo=name, effort=effort, yuv_mps=mp / min(t_plain), rgb_mps=mp / min(t_rgb),
+                       weights_mps=mp / min(t_w), weights_time_ratio=min(t_w) / min(t_plain))
+            rows.append(row)
+            log(f"  effort {name} {effort}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
+                                                          if isinstance(v, float)))
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     names = list(args.photos or (QUICK_PHOTOS if args.quick else c.PHOTOS))
@@ -138,7 +181,8 @@ def main(argv=None):
     import minicodec as mc
     from minicodec.colour import rgb_to_yuv420
 
-    photos = {n: c.to_planes(c.load_photo(n), rgb_to_yuv420) for n in names}
+    rgb = {n: c.load_photo(n) for n in names}
+    photos = {n: c.to_planes(rgb[n], rgb_to_yuv420) for n in names}
     t0 = time.perf_counter()
     warm = next(iter(photos.values()))
     mc.decode(mc.encode(warm, qp=qps[0]).data, output="yuv")   # JIT warm-up before anything is timed
@@ -149,6 +193,8 @@ def main(argv=None):
     rd = rate_distortion(mc, photos, qps, log)
     bd = bd_rates(rd, names)
     sp = [] if args.no_speed else speed(mc, photos, args.speed_qp, args.repeat, args.copies, log)
+    ef = [] if args.no_speed or args.no_efforts else effort_speed(mc, photos, rgb, args.speed_qp,
+                                                                 max(args.repeat, 5), log)
 
     out = header(mc, versions, x264_version, args)
     out.append("")
@@ -180,6 +226,19 @@ def main(argv=None):
                           c.f(r["ffmpeg_process_overhead_ms"], 0)])
         out.append(c.format_table(["photo", "WxH", "mc enc", "mc dec", "x264 vslow", "net", "x264 medium", "net",
                                    "ffmpeg dec", "net", "proc ms"], srows, "llrrrrrrrrr"))
+    if ef:
+        out.append("")
+        out.append(f"Encode speed per effort at QP {args.speed_qp}, MP/s, best of {max(args.repeat, 5)} "
+                   "(yuv: planes in; image: the photo as loaded, RGB in and out with colour conversion, gray for camera; weights: planes + an "
+                   "importance-like map; ratio: encode time with weights / without)")
+        erows = [[r["photo"], r["effort"], c.f(r["yuv_mps"]), c.f(r["rgb_mps"]), c.f(r["weights_mps"]),
+                  c.f(r["weights_time_ratio"], 3)] for r in ef]
+        for effort in ("fast", "medium", "full"):
+            sel = [r for r in ef if r["effort"] == effort]
+            erows.append(["MIN", effort, c.f(min(r["yuv_mps"] for r in sel)), c.f(min(r["rgb_mps"] for r in sel)),
+                          c.f(min(r["weights_mps"] for r in sel)),
+                          c.f(max(r["weights_time_ratio"] for r in sel), 3) + " (max)"])
+        out.append(c.format_table(["photo", "effort", "yuv", "image", "weights", "ratio"], erows, "llrrrr"))
     print("\n".join(out))
 
     if args.json:
@@ -189,7 +248,7 @@ def main(argv=None):
                    settings=dict(qps=qps, photos=names, speed_qp=args.speed_qp, repeat=args.repeat,
                                  copies=args.copies, numba_num_threads=os.environ.get("NUMBA_NUM_THREADS"),
                                  x264_rd=c.X264_RD_PARAMS),
-                   rate_distortion=rd, bd_rate_percent=bd, speed=sp)
+                   rate_distortion=rd, bd_rate_percent=bd, speed=sp, effort_speed=ef)
         Path(args.json).write_text(json.dumps(doc, indent=2))
         log(f"wrote {args.json}")
     return 0
