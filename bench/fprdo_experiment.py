@@ -11,8 +11,9 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
 * SSE-RDO: ``minicodec.encode(img, qp, effort=E)``; FP-RDO: ``minicodec.encode(img, qp, weights=w, effort=E)``
   with ``w = fprdo.importance(img, MTCNNFeatures, probes=64)`` (diagonal of J^T J from Jacobian sketches,
   computed once per image, timed). The raw maps are computed once (``normalize=False, clip_percentile=None``)
-  and post-processed with :func:`fprdo.postprocess` (defaults: clip at the 99.5th percentile, normalise to
-  mean 1, tau = 0), which is exactly what ``fprdo.importance`` with its defaults returns.
+  and post-processed with :func:`fprdo.postprocess` (clip at the 99.5th percentile, normalise to mean 1, then
+  the SSE/IDSE mix with ``fprdo.importance``'s default tau, 0.25), which is exactly what ``fprdo.importance``
+  with its defaults returns. tau 0 (pure IDSE, the paper's weights) is a variant.
 * Per QP, from the decoder's output (``enc.planes`` / ``enc.recon``): bits of the whole stream, PSNR-Y against
   ``rgb_to_yuv420(img)[0]``, PSNR-Y inside the reference face boxes, feature PSNR under the same MTCNN
   feature model, and face-detection agreement: F1 at IoU >= 0.5 between ``detect_faces(recon)`` and
@@ -24,6 +25,8 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
   bits FP-RDO costs in plain PSNR terms).
 * Encode time with and without weights (same effort, same QPs, runs interleaved, best of ``--repeat``
   after a warm-up, summed over the QPs): the ratio is the encode-time overhead of the weights.
+* Importance time: ``fprdo.importance`` on a 512x512 RGB picture with 64 probes, one thread, for MTCNN
+  and (when its weights are installed; ``--no-hed-timing`` skips it) for HED.
 * Variants: weights + weight-derived QP map (``aq="weights"``); tau sweep (0 = the main run); probe sweep
   (importance recomputed and timed for each; 64 = the main run); the other efforts (SSE and FP-RDO both
   re-run at that effort).
@@ -38,6 +41,7 @@ os.environ["NUMBA_NUM_THREADS"] = "1"   # before numba is imported anywhere: sin
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -58,6 +62,8 @@ import common as c  # noqa: E402
 
 QPS = (22, 27, 32, 37, 42)
 TAUS = (0.0, 0.25, 1.0, 4.0)
+#: tau of the main run: fprdo.importance's default (what a user gets), kept in step with the library
+MAIN_TAU = inspect.signature(__import__("fprdo").importance).parameters["tau"].default
 PROBES = (8, 16, 64, 256)
 QUICK_TAUS = (0.0, 1.0)
 QUICK_PROBES = (16, 64)
@@ -87,6 +93,9 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="encode timing repetitions, best kept (default 3)")
     ap.add_argument("--hed", action="store_true", help="also FP-RDO with HED edge features (slow)")
     ap.add_argument("--hed-probes", type=int, default=4, help="probes of the HED importance (default 4)")
+    ap.add_argument("--no-hed-timing", action="store_true",
+                    help="skip timing HED importance at 512x512 with 64 probes (about 1.5 min; on by default "
+                         "when the HED weights are installed)")
     ap.add_argument("--out", default=str(HERE / "out" / "fprdo"), help="output folder (default bench/out/fprdo)")
     ap.add_argument("--no-plots", action="store_true", help="no PNGs")
     return ap.parse_args(argv)
@@ -243,7 +252,7 @@ class Experiment:
         raw = self.fprdo.importance(img, model or self.model, probes=probes, normalize=False, clip_percentile=None,
                                    tau=0.0)
         raw = tuple(raw)
-        w = self.fprdo.postprocess(raw)          # == fprdo.importance(img, model, probes, tau=0): pure IDSE
+        w = self.fprdo.postprocess(raw, tau=MAIN_TAU)   # == fprdo.importance(img, model, probes) (defaults)
         dt = time.perf_counter() - t0
         self.bar.update(1)
         return raw, w, dt
@@ -328,16 +337,16 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["variants"].append(v)
         return v
 
-    variant(f"diag weights (tau 0, {MAIN_PROBES} probes, {E})", "main", fp, imp_time=t_imp,
+    variant(f"diag weights (tau {MAIN_TAU:g}, {MAIN_PROBES} probes, {E})", "main", fp, imp_time=t_imp,
             overhead=tm["overhead"])
     if plan["aq"]:
         aq = ex.measure(img, ref, w_main, E, aq="weights", extra_models=extra)
         res["curves"]["fp_aq"] = aq
         variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
 
-    # tau sweep on the same raw maps (tau 0 is the main run)
+    # tau sweep on the same raw maps (MAIN_TAU is the main run)
     for tau in plan["taus"]:
-        if tau == 0.0:
+        if tau == MAIN_TAU:
             continue
         w = fprdo.postprocess(raw, tau=tau)
         curve = ex.measure(img, ref, w, E, extra_models=extra)
@@ -441,7 +450,7 @@ def plot_image(res, img, out: Path):
         ax.set_ylabel(lab)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{name}: all variants (fp = diagonal weights, tau 0, {MAIN_PROBES} probes)")
+    fig.suptitle(f"{name}: all variants (fp = diagonal weights, tau {MAIN_TAU:g}, {MAIN_PROBES} probes)")
     fig.tight_layout()
     fig.savefig(out / f"variants_{name}.png", dpi=100)
     plt.close(fig)
@@ -449,7 +458,7 @@ def plot_image(res, img, out: Path):
     # importance maps beside the photo
     w = res["_w_main"]
     panels = [("photo + reference faces", None)]
-    panels.append((f"log10 wY ({MAIN_PROBES} probes, tau 0)", np.log10(w[0] + 1e-6)))
+    panels.append((f"log10 wY ({MAIN_PROBES} probes, tau {MAIN_TAU:g})", np.log10(w[0] + 1e-6)))
     panels.append(("log10 wCb", np.log10(w[1] + 1e-6)))
     maps = res["_maps"]
     kmin = min(maps)
@@ -501,7 +510,7 @@ def command_line() -> str:
     return f"cd {shlex.quote(os.getcwd())} && {shlex.join([exe] + sys.argv)}"
 
 
-def report(results, args, vers, cmd, wall, load0) -> str:
+def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
     total, usable = c.core_counts()
     E = args.effort
     lines = [
@@ -513,7 +522,7 @@ def report(results, args, vers, cmd, wall, load0) -> str:
         f"encode timings: wall clock, interleaved, best of {args.repeat} per QP after a warm-up, summed over QPs",
         f"command: {cmd}",
         f"QPs {' '.join(map(str, args.qps))}; main effort {E}; importance fprdo.importance(img, MTCNNFeatures(), "
-        f"probes={MAIN_PROBES}) (rademacher, clip 99.5 %, mean 1, tau 0); faces: detect_faces score >= {SCORE_MIN}, "
+        f"probes={MAIN_PROBES}) (rademacher, clip 99.5 %, mean 1, tau {MAIN_TAU:g}: the defaults); faces: detect_faces score >= {SCORE_MIN}, "
         f"F1 at IoU >= {IOU_MIN}",
         "BD-rate (fprdo.bd_rate, PCHIP) of FP-RDO against SSE-RDO at the same effort, in %: negative = FP-RDO "
         "needs fewer bits for the same value; 'dB' columns: Bjontegaard delta metric (fprdo.bd_metric) at equal "
@@ -592,6 +601,12 @@ def report(results, args, vers, cmd, wall, load0) -> str:
     lines.append(c.format_table(["image", "QP", "bits SSE", "bits FP", "PSNR-Y SSE", "FP", "faces SSE", "FP",
                                  "fPSNR SSE", "FP", "F1 SSE", "FP", "FP+AQ", "mIoU SSE", "FP", "det S/F"], rows))
     lines.append("")
+    if timing:
+        hed = timing.get("hed_s")
+        lines.append(f"Importance time, fprdo.importance on {timing['size']} RGB with {timing['probes']} probes, one "
+                     f"thread: MTCNN {timing['mtcnn_s']:.2f} s (goal <= 2 s); HED (VGG16) "
+                     + (f"{hed:.1f} s" if hed is not None else ("not run (--no-hed-timing)" if "hed_note" not in timing
+                                                                else f"not run: {timing['hed_note']}")))
     lines.append(f"total wall time {wall / 60:.1f} min; outputs in {args.out}")
     return "\n".join(lines)
 
@@ -606,6 +621,30 @@ def strip_private(x):
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return x
+
+
+# ----------------------------------------------------------------------------- importance timing
+
+def importance_timing(fprdo, fx, mtcnn, images, args) -> dict:
+    """fprdo.importance on a 512x512 RGB picture with 64 probes, one thread, after a 1-probe warm-up:
+    MTCNN (goal <= 2 s) and, when its weights are installed, HED (VGG16; recorded)."""
+    import skimage.data
+    img = np.ascontiguousarray(skimage.data.astronaut()[:512, :512])
+    out = {"size": "512x512", "probes": MAIN_PROBES}
+    models = [("mtcnn", mtcnn)]
+    if not args.no_hed_timing:
+        if fx.missing_reason("hed"):
+            out["hed_s"] = None
+            out["hed_note"] = fx.missing_reason("hed")
+        else:
+            models.append(("hed", fx.load("hed")))
+    for name, m in models:
+        fprdo.importance(img, m, probes=1)
+        t0 = time.perf_counter()
+        fprdo.importance(img, m, probes=MAIN_PROBES)
+        out[f"{name}_s"] = time.perf_counter() - t0
+        print(f"importance timing: {name} {out[f'{name}_s']:.2f} s", file=sys.stderr, flush=True)
+    return out
 
 
 # ----------------------------------------------------------------------------- main
@@ -680,12 +719,13 @@ def main(argv=None):
                 plot_image(r, img, out)
         bar.close()
 
+    timing = importance_timing(fprdo, fx, model, images, args)
     wall = time.perf_counter() - t_start
-    text = report(results, args, vers, cmd, wall, load0)
+    text = report(results, args, vers, cmd, wall, load0, timing)
     data = {"command": cmd, "versions": vers, "cores": c.core_counts(), "cpu": c.cpu_model(),
             "load_average_start": load0, "args": vars(args), "plan": {k: list(v) if isinstance(v, tuple) else v
                                                                        for k, v in plan.items()},
-            "wall_time_s": wall, "images": strip_private(results), "table": text}
+            "wall_time_s": wall, "importance_timing": timing, "images": strip_private(results), "table": text}
     (out / "results.json").write_text(json.dumps(data, indent=1))
     (out / "table.txt").write_text(text + "\n")
     print(text)
