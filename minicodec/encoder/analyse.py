@@ -112,7 +112,7 @@ def _weight_scale(w, y0, x0, n):
     return np.sqrt(s / (n * n))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
     """Predict, transform, quantise (RDOQ optional) and reconstruct one Intra_4x4 block in place.

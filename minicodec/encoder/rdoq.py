@@ -28,7 +28,7 @@ _NORM = np.array([4.0, 10.0, 4.0, 10.0])
 INV_NORM2 = np.array([1.0 / (_NORM[i] * _NORM[j]) for i in range(4) for j in range(4)])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
     """Reconstruct the block with ``lev_row`` and return its exact J (weighted SSE + lambda * bits)."""
     recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
@@ -82,7 +82,7 @@ def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_
     return j_keep
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rate(cbuf, cws, lev_row, first, nc):
     """Exact CAVLC bits of the block (counting back-end of the writer)."""
     cws[0] = 0
