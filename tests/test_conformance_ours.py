@@ -360,6 +360,22 @@ def test_importance_weights(codec, image):
     o.assert_planes_equal(tuple(codec.decode(enc.data, output="yuv")), tuple(enc.planes), "minicodec.decode")
 
 
+@pytest.mark.parametrize("qp", [0, 51])
+@pytest.mark.parametrize("effort", ["fast", "medium"])
+def test_extreme_importance_weights(codec, effort, qp):
+    """Weights from 0 to 1e4 (fast effort: dead zones from DEADZONE_MIN to nearly 1/2; medium: RDOQ) stay
+    conformant at both ends of the QP range."""
+    img = o.sample_image("chelsea_48x64")
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    weights = np.choose((yy // 8 + 3 * (xx // 8)) % 4, [0.0, 1e-6, 1.0, 1e4])
+    enc = codec.encode(img, qp=qp, weights=weights, effort=effort)
+    for dec in o.DECODERS:
+        if o.have_decoder(dec):
+            o.assert_planes_equal(o.ffmpeg_decode(enc.data, dec, expected_frames=1)[0], tuple(enc.planes), dec)
+    o.assert_planes_equal(tuple(codec.decode(enc.data, output="yuv")), tuple(enc.planes), "minicodec.decode")
+
+
 EXTRA_OPTIONS = [
     dict(effort="full"),
     dict(effort="medium", rdoq=False),
