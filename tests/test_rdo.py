@@ -8,6 +8,9 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from skimage import data
 
 import minicodec
@@ -205,3 +208,39 @@ def test_fast_effort_low_weights_shrink_bits_where_they_are_low():
     half = img.shape[1] // 32
     assert b.mb_bits[:, :half].sum() < 0.9 * a.mb_bits[:, :half].sum()
     assert b.bits < a.bits
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.int64, 16, elements=st.integers(-255, 255)))
+def test_hadamard4x4_sums_to_satd(r):
+    from minicodec.encoder.rdo import hadamard4x4, satd4x4
+    h = np.empty(16, np.int32)
+    hadamard4x4(r.astype(np.int32), h)
+    assert (int(np.abs(h).sum()) >> 1) == satd4x4(r.astype(np.int32))
+    assert h[0] == r.sum()  # DC first
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flat_prediction_satd_equals_satd_region(seed):
+    """V / H / DC predictions (16x16 and chroma) get their SATD from the source's Hadamards: the
+    same number satd_region computes from the residual, for every availability of the neighbours."""
+    from minicodec.encoder.analyse import CHROMA_FLAT, I16_FLAT
+    from minicodec.encoder.rdo import satd_flat_pred, satd_region, source_hadamards
+    from minicodec.intra_pred import chroma_mode_allowed, i16x16_mode_allowed, pred16x16, pred_chroma
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, 256, (48, 48)).astype(np.uint8)
+    rec = rng.integers(0, 256, (48, 48)).astype(np.uint8)
+    res = np.empty(16, np.int32)
+    for n, flat, predict, allowed in ((16, I16_FLAT, pred16x16, i16x16_mode_allowed),
+                                      (8, CHROMA_FLAT, pred_chroma, chroma_mode_allowed)):
+        hs = np.empty(((n // 4) ** 2, 16), np.int32)
+        habs = np.empty((n // 4) ** 2, np.int64)
+        pred = np.empty(n * n, np.int32)
+        source_hadamards(src, 16, 16, n, res, hs, habs)
+        for left in (False, True):
+            for top in (False, True):
+                for mode in range(4):
+                    if flat[mode] < 0 or not allowed(mode, left, top, left and top):
+                        continue
+                    predict(rec, 16, 16, mode, left, top, left and top, pred)
+                    assert satd_flat_pred(hs, habs, pred, n, flat[mode]) == satd_region(src, 16, 16, pred, n, res)

@@ -30,7 +30,8 @@ from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW
 from ..reconstruct import recon4x4, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
-from .rdo import satd4x4, satd_region, weighted_sse
+from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_pred, satd_region, source_hadamards, \
+    weighted_sse
 from .rdoq import rdoq_block
 
 OPT_FORCE_KIND = 0     # -1 free, else MB_I4x4 / MB_I16x16 / MB_PCM
@@ -52,6 +53,10 @@ MEDIUM_I16_CANDIDATES = 2
 FAST_I4_ABORT = 1.5
 FAST_I16_SKIP = 0.7
 I16_MODE_BITS_ESTIMATE = 8
+
+#: Which predictions are flat in every 4x4 block (their SATD comes from the source's transforms), by mode
+I16_FLAT = np.array([FLAT_ROWS, FLAT_COLUMNS, FLAT_BLOCK, -1], np.int64)    # V, H, DC, plane
+CHROMA_FLAT = np.array([FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, -1], np.int64)  # DC, H, V, plane
 
 #: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
 MAX_MB_BITS = 3200
@@ -255,6 +260,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     dcv = np.empty(4, np.int32)
     rec16 = np.empty((16, 16), np.uint8)
     costs = np.empty(9, np.float64)
+    hs16 = np.empty((16, 16), np.int32)  # source Hadamards for the flat-prediction SATDs
+    habs16 = np.empty(16, np.int64)
+    hs_c = np.empty((2, 4, 16), np.int32)
+    habs_c = np.empty((2, 4), np.int64)
     order = np.empty(9, np.int64)
     i16cost = np.empty(4, np.float64)
     i16order = np.empty(4, np.int64)
@@ -317,13 +326,23 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             best_s = np.inf
             sc_b = _weight_scale(wCb, cy0, cx0, 8)
             sc_r = _weight_scale(wCr, cy0, cx0, 8)
+            source_hadamards(srcCb, cy0, cx0, 8, res, hs_c[0], habs_c[0])
+            source_hadamards(srcCr, cy0, cx0, 8, res, hs_c[1], habs_c[1])
             for m in range(4):
                 if not chroma_mode_allowed(m, left, top, topleft):
                     continue
+                kind = CHROMA_FLAT[m]
                 pred_chroma(Cb, cy0, cx0, m, left, top, topleft, pred64)
-                s = sc_b * satd_region(srcCb, cy0, cx0, pred64, 8, res)
+                if kind >= 0:
+                    s = sc_b * satd_flat_pred(hs_c[0], habs_c[0], pred64, 8, kind)
+                else:
+                    s = sc_b * satd_region(srcCb, cy0, cx0, pred64, 8, res)
                 pred_chroma(Cr, cy0, cx0, m, left, top, topleft, pred64)
-                s += sc_r * satd_region(srcCr, cy0, cx0, pred64, 8, res) + lam_sad * bs.ue_bits(m)
+                if kind >= 0:
+                    s += sc_r * satd_flat_pred(hs_c[1], habs_c[1], pred64, 8, kind)
+                else:
+                    s += sc_r * satd_region(srcCr, cy0, cx0, pred64, 8, res)
+                s += lam_sad * bs.ue_bits(m)
                 if s < best_s:
                     best_s = s
                     cmode = m
@@ -352,13 +371,19 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
             else:
                 sc = _weight_scale(wY, y0, x0, 16)
+                if effort != EFFORT_FULL:
+                    source_hadamards(srcY, y0, x0, 16, res, hs16, habs16)
                 for m in range(4):
                     i16cost[m] = np.inf
                     if i16x16_mode_allowed(m, left, top, topleft):
                         n16 += 1
                         if effort != EFFORT_FULL:
                             pred16x16(Y, y0, x0, m, left, top, topleft, pred256)
-                            i16cost[m] = _finite(sc * satd_region(srcY, y0, x0, pred256, 16, res))
+                            if I16_FLAT[m] >= 0:
+                                st = satd_flat_pred(hs16, habs16, pred256, 16, I16_FLAT[m])
+                            else:
+                                st = satd_region(srcY, y0, x0, pred256, 16, res)
+                            i16cost[m] = _finite(sc * st)
                         else:
                             i16cost[m] = 0.0
                 _sort_small(i16cost, i16order, 4)

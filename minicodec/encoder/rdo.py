@@ -65,5 +65,91 @@ def satd_region(src, y0, x0, pred, n, res):
     return s
 
 
+@njit(cache=True)
+def hadamard4x4(res, h):
+    """The 4x4 Hadamard transform that :func:`satd4x4` sums: h[4 i + j], i vertical and j horizontal
+    frequency, each 1-D pass T(r) = (r0+r1+r2+r3, r0-r1+r2-r3, r0+r1-r2-r3, r0-r1-r2+r3), DC at h[0].
+    sum |h| >> 1 == satd4x4(res)."""
+    for y in range(4):
+        a = res[4 * y] + res[4 * y + 1]
+        b = res[4 * y] - res[4 * y + 1]
+        c = res[4 * y + 2] + res[4 * y + 3]
+        d = res[4 * y + 2] - res[4 * y + 3]
+        h[4 * y] = a + c
+        h[4 * y + 1] = b + d
+        h[4 * y + 2] = a - c
+        h[4 * y + 3] = b - d
+    for x in range(4):
+        a = h[x] + h[4 + x]
+        b = h[x] - h[4 + x]
+        c = h[8 + x] + h[12 + x]
+        d = h[8 + x] - h[12 + x]
+        h[x] = a + c
+        h[4 + x] = b + d
+        h[8 + x] = a - c
+        h[12 + x] = b - d
+
+
+@njit(cache=True)
+def source_hadamards(src, y0, x0, n, res, hs, habs):
+    """Hadamard transforms of the n x n source region's 4x4 blocks (raster order) and their sums of |.|,
+    computed once so that flat predictions need no transform of their own (:func:`satd_flat_pred`)."""
+    k = 0
+    for by in range(0, n, 4):
+        for bx in range(0, n, 4):
+            for y in range(4):
+                for x in range(4):
+                    res[4 * y + x] = src[y0 + by + y, x0 + bx + x]
+            hadamard4x4(res, hs[k])
+            t = 0
+            for i in range(16):
+                t += abs(hs[k, i])
+            habs[k] = t
+            k += 1
+
+
+FLAT_ROWS = 0     # every row of each 4x4 block the same (vertical prediction)
+FLAT_COLUMNS = 1  # every column the same (horizontal prediction)
+FLAT_BLOCK = 2    # one value per 4x4 block (DC prediction)
+
+
+@njit(cache=True)
+def satd_flat_pred(hs, habs, pred, n, kind):
+    """SATD of (source - pred) over an n x n region, equal to :func:`satd_region`, for a prediction that
+    is flat in each 4x4 block: ``kind`` FLAT_ROWS (V), FLAT_COLUMNS (H) or FLAT_BLOCK (DC). By linearity
+    H(s - p) = H(s) - H(p), and H(p) is non-zero only in its first row (4 T(top row)), first column
+    (4 T(left column)) or DC (16 p), so only those entries of the source's transforms change."""
+    s = 0
+    k = 0
+    for by in range(0, n, 4):
+        for bx in range(0, n, 4):
+            acc = habs[k]
+            if kind == FLAT_BLOCK:
+                acc += abs(hs[k, 0] - 16 * pred[n * by + bx]) - abs(hs[k, 0])
+            else:
+                if kind == FLAT_ROWS:
+                    p0 = pred[n * by + bx]
+                    p1 = pred[n * by + bx + 1]
+                    p2 = pred[n * by + bx + 2]
+                    p3 = pred[n * by + bx + 3]
+                    step = 1
+                else:
+                    p0 = pred[n * by + bx]
+                    p1 = pred[n * (by + 1) + bx]
+                    p2 = pred[n * (by + 2) + bx]
+                    p3 = pred[n * (by + 3) + bx]
+                    step = 4
+                t0 = 4 * (p0 + p1 + p2 + p3)
+                t1 = 4 * (p0 - p1 + p2 - p3)
+                t2 = 4 * (p0 + p1 - p2 - p3)
+                t3 = 4 * (p0 - p1 - p2 + p3)
+                acc += (abs(hs[k, 0] - t0) - abs(hs[k, 0]) + abs(hs[k, step] - t1) - abs(hs[k, step])
+                        + abs(hs[k, 2 * step] - t2) - abs(hs[k, 2 * step]) + abs(hs[k, 3 * step] - t3)
+                        - abs(hs[k, 3 * step]))
+            s += acc >> 1
+            k += 1
+    return s
+
+
 def lambda_sad(qp, factor=0.85):
     return math.sqrt(lambda_ssd(qp, factor))
