@@ -54,3 +54,27 @@ def test_new_module_counts_as_a_change(tmp_path):
     _cache_files(root)
     (root / "c.py").write_text("")
     assert _jitcache.refresh(str(root)) is True
+
+
+def test_numba_cache_dir_is_cleared_too(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set, Numba keeps a directory's kernels in <dir name>_<sha1 of its path>."""
+    import hashlib
+    import os
+    root = _package(tmp_path)
+    user = tmp_path / "nbcache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(user))
+    sub = os.path.abspath(str(root / "sub"))
+    kept = user / f"sub_{hashlib.sha1(sub.encode()).hexdigest()}"
+    kept.mkdir(parents=True)
+    (kept / "stale.f-9.py311.nbi").write_bytes(b"from older sources")
+    assert _jitcache.refresh(str(root)) is True    # this cache location was never checked: cleared
+    assert not (kept / "stale.f-9.py311.nbi").exists()
+    (kept / "b.g-3.py311.nbi").write_bytes(b"cached")
+    other = user / "elsewhere_0123"        # another project's kernels are not ours to delete
+    other.mkdir()
+    (other / "x.f-1.py311.nbi").write_bytes(b"cached")
+    assert _jitcache.refresh(str(root)) is False
+    (root / "a.py").write_text("x = 2\n")
+    assert _jitcache.refresh(str(root)) is True
+    assert not (kept / "b.g-3.py311.nbi").exists()
+    assert (other / "x.f-1.py311.nbi").exists()
