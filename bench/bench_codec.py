@@ -12,7 +12,7 @@ keyint=1:aq-mode=0:threads=1:ipratio=1``. bpp = stream bits / luma pixels (x264'
 not counted); PSNR-Y against the input luma, from what a decoder outputs (minicodec's ``enc.planes``,
 which the conformance tests hold bit-exact to FFmpeg; x264's decoded by FFmpeg).
 
-Speed: single thread (NUMBA_NUM_THREADS=1, x264 threads=1, FFmpeg -threads 1), wall clock, best of 5,
+Speed: single thread (NUMBA_NUM_THREADS=1, x264 threads=1, FFmpeg -threads 1), wall clock, best of 7,
 after a JIT warm-up; MP/s = luma megapixels per second. minicodec is timed in-process. libx264 and
 FFmpeg's h264 decoder are timed as FFmpeg processes working on 10 copies of the picture, so their MP/s
 include process start-up; the "net" figures remove it, using the time of the same process on 1 copy:
@@ -57,7 +57,7 @@ def parse_args(argv=None):
     ap.add_argument("--photos", nargs="+", choices=c.PHOTOS, help="photos to use (default: all six)")
     ap.add_argument("--qps", nargs="+", type=int, help="QPs for rate-distortion (default 22 27 32 37)")
     ap.add_argument("--speed-qp", type=int, default=27, help="QP of the speed measurements (default 27)")
-    ap.add_argument("--repeat", type=int, default=5, help="timing repetitions, best kept (default 5)")
+    ap.add_argument("--repeat", type=int, default=7, help="timing repetitions, best kept (default 7)")
     ap.add_argument("--copies", type=int, default=10, help="pictures per FFmpeg process in timings (default 10)")
     ap.add_argument("--no-speed", action="store_true", help="rate-distortion only")
     ap.add_argument("--no-efforts", action="store_true", help="skip the per-effort / weights speed table")
