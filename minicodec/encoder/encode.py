@@ -199,7 +199,7 @@ def _weights(weights, Y, Cb):
                 _weight_plane(weights[2], Cb.shape, "weights[2] (Cr)"))
     wy = _weight_plane(weights, Y.shape, "weights")
     wc = downsample_chroma(wy)
-    return wy, wc, wc.copy()
+    return wy, wc, wc  # one chroma map for both planes: the kernels only read weights
 
 
 def _pad(a, h, w, value=None):
