@@ -180,14 +180,14 @@ def _weight_plane(w, shape, name):
 
 @functools.lru_cache(maxsize=4)
 def _uniform_weights(h, w, hp, wp):
-    """w = 1 on the picture, 0 on the padding, already padded to (hp, wp) luma macroblocks. Cached: the
-    kernels only read weights, and building 10 MB of ones per call costs a tenth of a fast encode."""
+    """w = 1 on the picture, 0 on the padding, already padded to (hp, wp) luma samples. Cached (the kernels
+    only read weights): allocating and filling megabytes of ones took about 4% of a fast 512x512 encode."""
     planes = []
     for (a, b, c, d) in ((h, w, hp, wp), ((h + 1) // 2, (w + 1) // 2, hp // 2, wp // 2)):
         p = np.zeros((c, d))
         p[:a, :b] = 1.0
         planes.append(p)
-    return planes[0], planes[1], planes[1].copy()
+    return planes[0], planes[1], planes[1]
 
 
 def _weights(weights, Y, Cb):
