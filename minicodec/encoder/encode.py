@@ -299,8 +299,9 @@ def encode(image, qp=28, weights=None, **options):
         wY, wCb, wCr = _uniform_weights(H, W, 16 * mb_h, 16 * mb_w)
     else:
         wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
+        shared = wCr is wCb  # a map derived from luma serves both chroma planes: pad it once
         wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
-        wCr = _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
+        wCr = wCb if shared else _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
 
     # ---- adaptive quantisation: a per-macroblock QP map on top of qp
     aq = options.get("aq")
