@@ -114,6 +114,37 @@ def test_macroblock_choice_is_the_cheapest_evaluated_candidate(qp, seed):
     assert j_free <= min(costs) + 1e-6 * max(1.0, j_free), (j_free, costs)
 
 
+@pytest.mark.parametrize("effort", EFFORTS)
+@pytest.mark.parametrize("qp", [22, 28, 34])
+@pytest.mark.parametrize("k", [1.2, 1.4, 2.4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_intra16x16_weighs_dropping_every_ac_level(effort, qp, k, weighted):
+    """An Intra_16x16 macroblock whose AC levels are few and all +-1 is also weighed with every AC level
+    dropped (coded_block_pattern luma 0). The dropped alternative is built independently: a picture whose
+    4x4 blocks are flat at integer means has the same block sums, hence the same DC levels, and no AC at
+    all, so its reconstruction and bits are exactly those of the original with its AC dropped.
+    Perturbations of 1.2 and 1.4 Qstep leave a few AC levels of +-1 that cost more than they bring (the
+    encoder before this rule kept them: J above the dropped alternative's); 2.4 Qstep is worth keeping."""
+    rng = np.random.default_rng(qp)
+    flat = np.kron(rng.integers(110, 146, size=(4, 4)), np.ones((4, 4), int))
+    amp = int(round(k * 0.625 * 2 ** (qp / 6)))  # k quantiser steps
+    img = flat.copy()
+    for b in rng.choice(16, size=4, replace=False):  # zero-sum pairs: block sums unchanged
+        y, x = 4 * (b // 4), 4 * (b % 4)
+        img[y + 1, x + 2] += amp
+        img[y + 2, x + 1] -= amp
+    img, flat = np.clip(img, 0, 255).astype(np.uint8), flat.astype(np.uint8)
+    w = _weights((16, 16), qp) if weighted else None
+    kw = dict(qp=qp, effort=effort, rdoq=False, deblock=False, weights=w, force_mb_type="I16x16",
+              force_i16x16_mode=2)
+    free = minicodec.encode(img, **kw)
+    dropped = minicodec.encode(flat, **kw)
+    assert np.array_equal(dropped.planes[1], free.planes[1])  # gray: chroma identical and exact
+    ww = np.ones((16, 16)) if w is None else w
+    j_drop = float((ww * (dropped.planes[0].astype(float) - img) ** 2).sum()) + _lam(qp) * dropped.mb_bits[0, 0]
+    assert _j(free, qp) <= j_drop + 1e-9 * j_drop
+
+
 def test_stats_are_consistent_with_the_stream():
     img = _photo(64, 80)
     w = _weights(img.shape[:2])
