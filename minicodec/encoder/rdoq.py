@@ -1,8 +1,10 @@
 """Rate-distortion optimised quantisation (RDOQ) for CAVLC 4x4 blocks.
 
-For each coefficient the search considers the level rounded to nearest, one step toward zero, and
-zero; it visits coefficients once from the highest frequency down (as x264's CAVLC "trellis" does,
-which is greedy rather than a full trellis) and finally tries dropping the whole block.
+For each coefficient the search considers the level rounded to nearest and one step toward zero (which
+is zero for a level of 1); it visits coefficients once from the highest frequency down (as x264's
+CAVLC "trellis" does, which is greedy rather than a full trellis) and finally tries dropping the whole
+block. Zeroing a larger level in one step won 0.1% of its tries (three photos, QPs 22-37), so it is
+not tried.
 
 Costs: R is always exact, the CAVLC bits of the block with its nC context counted by the same writer
 that writes the stream. The per-coefficient steps are steered, as in x264, by a transform-domain
@@ -145,15 +147,8 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
             bestv = cur
             best_r = r_cur
             s = 1 if u > 0 else -1
-            for t in range(3):
-                if t == 0:
-                    v = u
-                elif t == 1:
-                    v = u - s
-                else:
-                    v = 0
-                    if u - s == 0:
-                        continue
+            for t in range(2):
+                v = u if t == 0 else u - s
                 if v == cur:
                     continue
                 lev_row[k] = v
