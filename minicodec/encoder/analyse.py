@@ -24,7 +24,7 @@ from numba import njit
 
 from .. import bitstream as bs
 from ..cavlc import MAX_LEVEL, write_residual_block
-from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed, pred4x4,
+from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed,
                           pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
@@ -140,11 +140,11 @@ def _weight_scale(w, y0, x0, n):
 
 
 @njit(cache=True, inline="always")
-def code_i4x4_block(src, rec, w, y0, x0, mode, a, b, c, d, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
+def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
-    """Predict, transform, quantise (RDOQ optional) and reconstruct one Intra_4x4 block in place.
-    Returns TotalCoeff."""
-    pred4x4(rec, y0, x0, mode, a, b, c, d, pred)
+    """Predict (from the block's neighbours ``edges``, :func:`edges4x4`), transform, quantise (RDOQ
+    optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
+    pred4x4_edges(edges, mode, a, b, pred)
     for y in range(4):
         for x in range(4):
             res[4 * y + x] = np.int32(src[y0 + y, x0 + x]) - pred[4 * y + x]
@@ -463,7 +463,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         best_s = np.inf
                         for ci in range(ncand):
                             m = order[ci]
-                            code_i4x4_block(srcY, Y, wY, by0, bx0, m, a, b, c, d, qp, lam, nc, 0, dzr, lev[blk],
+                            code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m, a, b, qp, lam, nc, 0, dzr, lev[blk],
                                             pred, res, coef, tmp, up, save, cbuf, cws)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
@@ -471,8 +471,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             if s < best_s:
                                 best_s = s
                                 m_best = m
-                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, m_best, a, b, c, d, qp, lam, nc, rdoq, dzr, lev[blk], pred,
-                                     res, coef, tmp, up, save, cbuf, cws)
+                if force_i4 >= 0:
+                    edges = edges4x4(Y, by0, bx0, a, b, c, d)
+                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dzr, lev[blk],
+                                     pred, res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
                 nz_y[gy, gx] = tc
