@@ -795,3 +795,24 @@ def test_public_api():
     for name in ("encode", "decode", "decode_frames", "Encoded", "BitstreamError"):
         assert hasattr(minicodec, name)
     assert set(minicodec.__all__) >= {"encode", "decode", "decode_frames", "Encoded", "BitstreamError"}
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (5, 3), (16, 16), (17, 33), (20, 30), (31, 2)])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf, -1e-300, -0.0, 1e31])
+def test_luma_weight_maps_are_the_padded_map_and_its_chroma_means(h, w, bad):
+    """The one-pass preparation of a luma weight map gives what the plain steps give: the checks of the
+    values, the map zero-padded to whole macroblocks, colour.downsample_chroma's 2x2 means zero-padded."""
+    from minicodec.colour import downsample_chroma
+    from minicodec.encoder.encode import _luma_weight_maps, _pad
+    rng = np.random.default_rng(h * 100 + w)
+    wm = rng.gamma(0.7, 1.0, (h, w))
+    if bad is not None:
+        wm[rng.integers(h), rng.integers(w)] = bad
+    hp, wp = 16 * ((h + 15) // 16), 16 * ((w + 15) // 16)
+    nonfinite, negative, top, wy, wc = _luma_weight_maps(wm, hp, wp)
+    assert nonfinite == (not np.isfinite(wm).all())
+    assert negative == bool((wm < 0).any())
+    if np.isfinite(wm).all() and not (wm < 0).any():  # otherwise encode refuses the map
+        assert top == wm.max()
+    assert np.array_equal(wy, _pad(wm, hp, wp, 0.0), equal_nan=True)
+    assert np.array_equal(wc, _pad(downsample_chroma(wm), hp // 2, wp // 2, 0.0), equal_nan=True)

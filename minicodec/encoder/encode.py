@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .. import bitstream as bs
-from ..colour import downsample_chroma, rgb_to_yuv420, yuv420_to_rgb
+from ..colour import rgb_to_yuv420, yuv420_to_rgb
 from ..macroblock import MB_KIND_NAMES
 from ..nal import NAL_IDR, NAL_PPS, NAL_SEI, NAL_SPS, nal_unit
 from ..params import PPS, SPS, BitWriter, SliceHeader
@@ -157,7 +157,53 @@ def _scan_weights(w):
     return bad, neg, mx
 
 
-def _weight_plane(w, shape, name):
+@njit(cache=True, inline="always")
+def _scan_lane(v, acc, lo, hi):
+    """One value into a lane of :func:`_luma_weight_maps`'s checks: acc becomes NaN after a NaN or an
+    infinity (v * 0), lo and hi are running min and max."""
+    return acc + v * 0.0, (v if v < lo else lo), (v if v > hi else hi)
+
+
+@njit(cache=True)
+def _luma_weight_maps(w, hp, wp):
+    """One pass over a luma weight map (H, W): its checks (any NaN/inf, any negative, max) and the kernels'
+    maps, zero-padded: the map itself to (hp, wp) and its 2x2 mean to (hp / 2, wp / 2), computed exactly as
+    :func:`minicodec.colour.downsample_chroma` does (odd sizes replicate the last row / column). Each pair of
+    rows is read once, while it is in cache; four independent lanes keep the checks off the critical path."""
+    h, wd = w.shape
+    wy = np.zeros((hp, wp))
+    wc = np.zeros((hp // 2, wp // 2))
+    a0 = a1 = a2 = a3 = 0.0
+    n0 = n1 = n2 = n3 = 0.0
+    m0 = m1 = m2 = m3 = 0.0
+    for y in range(h):
+        x = 0
+        while x + 4 <= wd:
+            a0, n0, m0 = _scan_lane(w[y, x], a0, n0, m0)
+            a1, n1, m1 = _scan_lane(w[y, x + 1], a1, n1, m1)
+            a2, n2, m2 = _scan_lane(w[y, x + 2], a2, n2, m2)
+            a3, n3, m3 = _scan_lane(w[y, x + 3], a3, n3, m3)
+            x += 4
+        while x < wd:
+            a0, n0, m0 = _scan_lane(w[y, x], a0, n0, m0)
+            x += 1
+        for x in range(wd):
+            wy[y, x] = w[y, x]
+        if y & 1 or y == h - 1:
+            i = y >> 1
+            y0 = 2 * i
+            y1 = min(y0 + 1, h - 1)
+            for j in range((wd + 1) // 2):
+                x0 = 2 * j
+                x1 = min(x0 + 1, wd - 1)
+                wc[i, j] = 0.25 * (w[y0, x0] + w[y1, x0] + w[y0, x1] + w[y1, x1])
+    lo = min(min(n0, n1), min(n2, n3))
+    hi = max(max(m0, m1), max(m2, m3))
+    return (a0 + a1 + a2 + a3) != 0.0, lo < 0.0, hi, wy, wc
+
+
+def _weight_array(w, shape, name):
+    """Type and shape checks; a float64 C-contiguous view or copy (no copy for float64 maps)."""
     if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, (bool, np.bool_)):
         w = np.full(shape, float(w))
     if not isinstance(w, np.ndarray):
@@ -166,8 +212,10 @@ def _weight_plane(w, shape, name):
         raise TypeError(f"{name} must be a real array, got dtype {w.dtype}")
     if w.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
-    w = np.ascontiguousarray(w, np.float64)  # no copy for float64 maps: the kernels only read them
-    bad_value, negative, w_max = _scan_weights(w.ravel())
+    return np.ascontiguousarray(w, np.float64)
+
+
+def _check_values(bad_value, negative, w_max, name):
     if bad_value:
         raise ValueError(f"{name} contains NaN or infinity")
     if negative:
@@ -175,6 +223,11 @@ def _weight_plane(w, shape, name):
     if w_max > MAX_WEIGHT:
         raise ValueError(f"{name} has values above {MAX_WEIGHT:g}: costs would overflow; rescale the map "
                          "(only ratios to lambda matter)")
+
+
+def _weight_plane(w, shape, name):
+    w = _weight_array(w, shape, name)  # the kernels only read weights
+    _check_values(*_scan_weights(w.ravel()), name)
     return w
 
 
@@ -190,16 +243,21 @@ def _uniform_weights(h, w, hp, wp):
     return planes[0], planes[1], planes[1]
 
 
-def _weights(weights, Y, Cb):
+def _weights(weights, Y, Cb, mb_h, mb_w):
+    """Checked weight maps zero-padded to whole macroblocks (Y, Cb, Cr) and the luma map as given. A luma
+    map alone gives one chroma map (2x2 means) for both chroma planes: the kernels only read weights."""
+    hp, wp = 16 * mb_h, 16 * mb_w
     if isinstance(weights, (tuple, list)):
         if len(weights) != 3:
             raise ValueError(f"weights as a tuple must hold three per-plane maps, got {len(weights)}")
-        return (_weight_plane(weights[0], Y.shape, "weights[0] (Y)"),
-                _weight_plane(weights[1], Cb.shape, "weights[1] (Cb)"),
-                _weight_plane(weights[2], Cb.shape, "weights[2] (Cr)"))
-    wy = _weight_plane(weights, Y.shape, "weights")
-    wc = downsample_chroma(wy)
-    return wy, wc, wc  # one chroma map for both planes: the kernels only read weights
+        wy = _weight_plane(weights[0], Y.shape, "weights[0] (Y)")
+        wcb = _weight_plane(weights[1], Cb.shape, "weights[1] (Cb)")
+        wcr = _weight_plane(weights[2], Cb.shape, "weights[2] (Cr)")
+        return (_pad(wy, hp, wp, 0.0), _pad(wcb, hp // 2, wp // 2, 0.0), _pad(wcr, hp // 2, wp // 2, 0.0)), wy
+    wy = _weight_array(weights, Y.shape, "weights")
+    bad_value, negative, w_max, wy_padded, wc_padded = _luma_weight_maps(wy, hp, wp)
+    _check_values(bad_value, negative, w_max, "weights")
+    return (wy_padded, wc_padded, wc_padded), wy
 
 
 def _pad(a, h, w, value=None):
@@ -254,7 +312,8 @@ def encode(image, qp=28, weights=None, **options):
     mb_w, mb_h = (W + 15) // 16, (H + 15) // 16
     nmb = mb_w * mb_h
     qp_map = _qp_map(qp, mb_h, mb_w)
-    wY, wCb, wCr = _weights(weights, Y, Cb) if weights is not None else (None, None, None)
+    if weights is not None:
+        (wY, wCb, wCr), w_luma = _weights(weights, Y, Cb, mb_h, mb_w)
 
     deblock = options.get("deblock", True)
     if not isinstance(deblock, (bool, np.bool_)):
@@ -297,11 +356,6 @@ def encode(image, qp=28, weights=None, **options):
     srcCr = _pad(Cr, 8 * mb_h, 8 * mb_w)
     if weights is None:
         wY, wCb, wCr = _uniform_weights(H, W, 16 * mb_h, 16 * mb_w)
-    else:
-        wY = _pad(wY, 16 * mb_h, 16 * mb_w, 0.0)
-        shared = wCr is wCb  # a map derived from luma serves both chroma planes: pad it once
-        wCb = _pad(wCb, 8 * mb_h, 8 * mb_w, 0.0)
-        wCr = wCb if shared else _pad(wCr, 8 * mb_h, 8 * mb_w, 0.0)
 
     # ---- adaptive quantisation: a per-macroblock QP map on top of qp
     aq = options.get("aq")
@@ -319,7 +373,7 @@ def encode(image, qp=28, weights=None, **options):
     if aq == "weights":
         if weights is None:
             raise ValueError("aq='weights' needs weights")
-        dqp, scale = importance_qp_offsets(_weights(weights, Y, Cb)[0], mb_h, mb_w, *aq_range)
+        dqp, scale = importance_qp_offsets(w_luma, mb_h, mb_w, *aq_range)
         qp_map = np.clip(qp_map + dqp.ravel(), 0, 51).astype(np.int32)
         wY = scale_weights(wY, scale, 16)
         wCb = scale_weights(wCb, scale, 8)
