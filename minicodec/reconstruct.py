@@ -43,6 +43,17 @@ def recon4x4(plane, y0, x0, pred, lev_row, qp, first, dc, d):
 
 
 @njit(cache=True)
+def recon_i16x16_blocks(plane, y0, x0, pred256, lev, qp, dc, pred16, d):
+    """The sixteen 4x4 blocks of an Intra_16x16 macroblock (8.5.2): the prediction ``pred256`` plus the AC
+    levels ``lev[0:16]`` (scan order) and the inverse-transformed DC values ``dc`` (raster, 4x4)."""
+    for blk in range(16):
+        bx = BLK_X[blk]
+        by = BLK_Y[blk]
+        sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
+        recon4x4(plane, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], d)
+
+
+@njit(cache=True)
 def recon_chroma(plane, y0, x0, cmode, left, top, topleft, lev, c, cqp, pred64, pred16, dcc, d):
     """One chroma component of a macroblock: prediction, 2x2 DC, four AC blocks (8.3.4, 8.5.11)."""
     pred_chroma(plane, y0, x0, cmode, left, top, topleft, pred64)
@@ -81,11 +92,7 @@ def recon_macroblock(Y, Cb, Cr, mbx, mby, left, top, topright, topleft, kind, i1
         pred16x16(Y, y0, x0, i16mode, left, top, topleft, pred256)
         dc = np.empty(16, np.int32)
         inverse_luma_dc(lev[ROW_DC], qp, dc)
-        for blk in range(16):
-            bx = BLK_X[blk]
-            by = BLK_Y[blk]
-            sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
-            recon4x4(Y, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], d)
+        recon_i16x16_blocks(Y, y0, x0, pred256, lev, qp, dc, pred16, d)
     pred64 = np.empty(64, np.int32)
     dcc = np.empty(4, np.int32)
     recon_chroma(Cb, 8 * mby, 8 * mbx, cmode, left, top, topleft, lev, 0, cqp, pred64, pred16, dcc, d)

@@ -29,7 +29,7 @@ from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
                           write_macroblock)
-from ..reconstruct import recon4x4, sub_block
+from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
 from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_pred, satd_region, source_hadamards, \
@@ -430,12 +430,12 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 by0 = y0 + 4 * by
                 bx0 = x0 + 4 * bx
                 nc = total_coeff_context(nz_y, gy, gx, a, b)
+                edges = edges4x4(Y, by0, bx0, a, b, c, d)  # every candidate predicts from these
                 if force_i4 >= 0:
                     m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
                 else:
                     n = 0
                     sc = _weight_scale(wY, by0, bx0, 4) if effort != EFFORT_FULL else 0.0
-                    edges = edges4x4(Y, by0, bx0, a, b, c, d)
                     for y in range(4):
                         for x in range(4):
                             srcb[4 * y + x] = srcY[by0 + y, bx0 + x]
@@ -471,8 +471,6 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             if s < best_s:
                                 best_s = s
                                 m_best = m
-                if force_i4 >= 0:
-                    edges = edges4x4(Y, by0, bx0, a, b, c, d)
                 tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dzr, lev[blk],
                                      pred, res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
@@ -533,17 +531,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             if cl and _few_unit_levels(lev, 16, I16_DROP_MAX_AC):
                 # the same macroblock with every luma AC level dropped (coded_block_pattern luma 0): the
                 # blocks are weighed one by one elsewhere, but cbp 0 saves all sixteen AC coeff_tokens at once
-                for y in range(16):
-                    for x in range(16):
-                        rec_ac[y, x] = Y[y0 + y, x0 + x]
-                for blk in range(16):
-                    for k in range(1, 16):
-                        lev_ac[blk, k] = lev[blk, k]
-                        lev[blk, k] = 0
-                    bx = BLK_X[blk]
-                    by = BLK_Y[blk]
-                    sub_block(pred256, 16, 4 * by, 4 * bx, pred)
-                    recon4x4(Y, y0 + 4 * by, x0 + 4 * bx, pred, lev[blk], qp, 1, dc[4 * by + bx], tmp)
+                rec_ac[:, :] = Y[y0:y0 + 16, x0:x0 + 16]
+                lev_ac[:, :] = lev[:16]
+                lev[:16, 1:] = 0
+                recon_i16x16_blocks(Y, y0, x0, pred256, lev, qp, dc, pred, tmp)
                 cws[0] = 0
                 bits0 = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes,
                                          cbp_c << 4, dq, lev, pcm, nz_y, nz_c, ipred)
@@ -554,12 +545,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     bits = bits0
                     cbp16 = cbp_c << 4
                 else:
-                    for y in range(16):
-                        for x in range(16):
-                            Y[y0 + y, x0 + x] = rec_ac[y, x]
-                    for blk in range(16):
-                        for k in range(1, 16):
-                            lev[blk, k] = lev_ac[blk, k]
+                    Y[y0:y0 + 16, x0:x0 + 16] = rec_ac
+                    lev[:16] = lev_ac
             if best_kind == -1 or j16 < best_j:
                 best_kind = MB_I16x16
                 best_j = j16
