@@ -141,52 +141,54 @@ def _qp_map(qp, mb_h, mb_w):
     raise TypeError(f"qp must be an int or an integer array, got {type(qp).__name__}")
 
 
-@njit(cache=True)
-def _scan_weights(w):
-    """One pass over a weight map: (any NaN/inf, any negative, max)."""
-    bad = False
-    neg = False
-    mx = 0.0
-    for v in w:
-        if not np.isfinite(v):
-            bad = True
-        elif v < 0:
-            neg = True
-        elif v > mx:
-            mx = v
-    return bad, neg, mx
+@njit(cache=True, inline="always")
+def _scan_lane(v, acc, lo, hi):
+    """One value into a lane of the weight checks: acc becomes NaN after a NaN or an infinity (v * 0), lo and
+    hi are running min and max."""
+    return acc + v * 0.0, (v if v < lo else lo), (v if v > hi else hi)
 
 
 @njit(cache=True, inline="always")
-def _scan_lane(v, acc, lo, hi):
-    """One value into a lane of :func:`_luma_weight_maps`'s checks: acc becomes NaN after a NaN or an
-    infinity (v * 0), lo and hi are running min and max."""
-    return acc + v * 0.0, (v if v < lo else lo), (v if v > hi else hi)
+def _scan_row(row, acc, lo, hi):
+    """Fold a 1-D run of weights into the checks (acc, lo, hi), in four independent lanes so that the checks'
+    dependency chains do not bound the speed."""
+    a0, n0, m0 = acc, lo, hi
+    a1 = a2 = a3 = 0.0
+    n1 = n2 = n3 = lo
+    m1 = m2 = m3 = hi
+    n = row.shape[0]
+    x = 0
+    while x + 4 <= n:
+        a0, n0, m0 = _scan_lane(row[x], a0, n0, m0)
+        a1, n1, m1 = _scan_lane(row[x + 1], a1, n1, m1)
+        a2, n2, m2 = _scan_lane(row[x + 2], a2, n2, m2)
+        a3, n3, m3 = _scan_lane(row[x + 3], a3, n3, m3)
+        x += 4
+    while x < n:
+        a0, n0, m0 = _scan_lane(row[x], a0, n0, m0)
+        x += 1
+    return a0 + a1 + a2 + a3, min(min(n0, n1), min(n2, n3)), max(max(m0, m1), max(m2, m3))
+
+
+@njit(cache=True)
+def _scan_weights(w):
+    """One pass over a weight map (1-D): (any NaN/inf, any negative, max)."""
+    acc, lo, hi = _scan_row(w, 0.0, 0.0, 0.0)
+    return acc != 0.0, lo < 0.0, hi
 
 
 @njit(cache=True)
 def _luma_weight_maps(w, hp, wp):
-    """One pass over a luma weight map (H, W): its checks (any NaN/inf, any negative, max) and the kernels'
-    maps, zero-padded: the map itself to (hp, wp) and its 2x2 mean to (hp / 2, wp / 2), computed exactly as
+    """One pass over a luma weight map (H, W): the checks of :func:`_scan_weights` and the kernels' maps,
+    zero-padded: the map itself to (hp, wp) and its 2x2 mean to (hp / 2, wp / 2), computed exactly as
     :func:`minicodec.colour.downsample_chroma` does (odd sizes replicate the last row / column). Each pair of
-    rows is read once, while it is in cache; four independent lanes keep the checks off the critical path."""
+    rows is read once, while it is in cache."""
     h, wd = w.shape
     wy = np.zeros((hp, wp))
     wc = np.zeros((hp // 2, wp // 2))
-    a0 = a1 = a2 = a3 = 0.0
-    n0 = n1 = n2 = n3 = 0.0
-    m0 = m1 = m2 = m3 = 0.0
+    acc = lo = hi = 0.0
     for y in range(h):
-        x = 0
-        while x + 4 <= wd:
-            a0, n0, m0 = _scan_lane(w[y, x], a0, n0, m0)
-            a1, n1, m1 = _scan_lane(w[y, x + 1], a1, n1, m1)
-            a2, n2, m2 = _scan_lane(w[y, x + 2], a2, n2, m2)
-            a3, n3, m3 = _scan_lane(w[y, x + 3], a3, n3, m3)
-            x += 4
-        while x < wd:
-            a0, n0, m0 = _scan_lane(w[y, x], a0, n0, m0)
-            x += 1
+        acc, lo, hi = _scan_row(w[y], acc, lo, hi)
         for x in range(wd):
             wy[y, x] = w[y, x]
         if y & 1 or y == h - 1:
@@ -197,9 +199,7 @@ def _luma_weight_maps(w, hp, wp):
                 x0 = 2 * j
                 x1 = min(x0 + 1, wd - 1)
                 wc[i, j] = 0.25 * (w[y0, x0] + w[y1, x0] + w[y0, x1] + w[y1, x1])
-    lo = min(min(n0, n1), min(n2, n3))
-    hi = max(max(m0, m1), max(m2, m3))
-    return (a0 + a1 + a2 + a3) != 0.0, lo < 0.0, hi, wy, wc
+    return acc != 0.0, lo < 0.0, hi, wy, wc
 
 
 def _weight_array(w, shape, name):
