@@ -40,7 +40,8 @@ def new_reader_state(nbytes):
 
 @njit(cache=True)
 def put_bits(buf, ws, value, n):
-    """Append the ``n`` (0..32) low bits of ``value``, most significant first (u(n))."""
+    """Append the ``n`` (0..32) low bits of ``value``, most significant first (u(n)). The bits after the
+    position must be zero (a new buffer is; :func:`rewind` keeps it so)."""
     pos = ws[0]
     ws[0] = pos + n
     if ws[1] == 0:
@@ -55,6 +56,22 @@ def put_bits(buf, ws, value, n):
         buf[byte] |= np.uint8(bits << (free - take))
         pos += take
         n -= take
+
+
+@njit(cache=True)
+def rewind(buf, ws, pos):
+    """Move the writer back to bit ``pos`` (<= the current position), clearing what was written after it.
+    The encoder writes a candidate macroblock speculatively and rewinds when another one wins."""
+    end = ws[0]
+    ws[0] = pos
+    if ws[1] == 0 or pos >= end:
+        return
+    byte = pos >> 3
+    if pos & 7:
+        buf[byte] &= np.uint8((0xFF00 >> (pos & 7)) & 0xFF)
+        byte += 1
+    for k in range(byte, (end + 7) >> 3):
+        buf[k] = 0
 
 
 @njit(cache=True)

@@ -306,7 +306,7 @@ def _window(buf, pos, end, fast):
 
 #: Upper bound on the bits one residual block can consume whatever the data: coeff_token 16 + signs 3
 #: + 16 levels x 28 (level_prefix <= 15) + total_zeros 9 + 15 run_before x 11 = 641.
-_MAX_BLOCK_BITS = 641
+MAX_BLOCK_BITS = 641
 
 
 @njit(cache=True, inline="always")
@@ -428,8 +428,8 @@ def read_residual_block(buf, rs, out, max_num_coeff, nC):
     pos = rs[0]
     end = rs[1]
     # Whole block certainly inside the buffer and the readable range: skip per-read edge checks.
-    fast = pos >= 0 and (pos >> 3) + (_MAX_BLOCK_BITS + 32) // 8 + 6 <= buf.shape[0] \
-        and pos + _MAX_BLOCK_BITS + 32 <= end
+    fast = pos >= 0 and (pos >> 3) + (MAX_BLOCK_BITS + 32) // 8 + 6 <= buf.shape[0] \
+        and pos + MAX_BLOCK_BITS + 32 <= end
 
     # coeff_token (9.2.1) and trailing_ones_sign_flags
     w = _window(buf, pos, end, fast)

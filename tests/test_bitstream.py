@@ -181,6 +181,28 @@ def test_put_bits_concatenates_msb_first_and_get_bits_reads_back(items):
     assert int(rs[0]) == len(expect)
 
 
+
+@FAST
+@given(fields, fields, fields)
+def test_rewind_leaves_no_trace_of_what_it_discards(kept, dropped, after):
+    """A candidate written then rewound leaves no trace: kept + dropped, rewound to the end of kept, then
+    after, gives the bytes of kept + after written fresh, and zeros beyond (put_bits relies on them)."""
+    buf, ws = bs.new_writer(1024)
+    for v, n in kept:
+        bs.put_bits(buf, ws, v, n)
+    mark = int(ws[0])
+    for v, n in dropped:
+        bs.put_bits(buf, ws, v, n)
+    bs.rewind(buf, ws, mark)
+    for v, n in after:
+        bs.put_bits(buf, ws, v, n)
+    fresh, fws = bs.new_writer(1024)
+    for v, n in kept + after:
+        bs.put_bits(fresh, fws, v, n)
+    assert int(ws[0]) == int(fws[0])
+    assert bytes(buf) == bytes(fresh)
+
+
 ops = st.lists(st.one_of(
     st.tuples(st.just("u"), st.integers(0, 32).flatmap(
         lambda n: st.tuples(st.integers(0, (1 << n) - 1), st.just(n)))),

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from .. import bitstream as bs
-from ..cavlc import MAX_LEVEL, write_residual_block
+from ..cavlc import MAX_BLOCK_BITS, MAX_LEVEL, write_residual_block
 from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed,
                           pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
@@ -68,6 +68,17 @@ I16_DROP_MAX_AC = 16
 
 #: Above this many bits a macroblock is coded as I_PCM instead (128 + RawMbBits, A.3.1).
 MAX_MB_BITS = 3200
+#: Bytes a candidate macroblock may take in the slice's writer before it is rejected: 27 residual blocks
+#: at their worst (:data:`minicodec.cavlc.MAX_BLOCK_BITS`) and the few hundred bits of the rest. A slice
+#: writer needs this much room beyond what its macroblocks finally take.
+MAX_CANDIDATE_BYTES = (27 * MAX_BLOCK_BITS + 512) // 8
+
+#: Which candidate of the current macroblock the slice's writer holds. The last candidate coded is
+#: written, not only counted, and kept when it wins (the writer is rewound otherwise); writing costs
+#: about 1.4x counting, so candidates that another follows are only counted.
+IN_BUF_NONE = 0
+IN_BUF_I4 = 1
+IN_BUF_I16 = 2
 DEADZONE_INTRA = 1.0 / 3.0
 DEADZONE_MIN = -64.0
 
@@ -283,6 +294,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     rec16 = np.empty((16, 16), np.uint8)
     rec_ac = np.empty((16, 16), np.uint8)
     lev_ac = np.zeros((16, 16), np.int32)
+    nz_ac = np.zeros((4, 4), nz_y.dtype)
     costs = np.empty(9, np.float64)
     hs16 = np.empty((16, 16), np.int32)  # source Hadamards for the flat-prediction SATDs
     habs16 = np.empty(16, np.int64)
@@ -320,6 +332,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         elif dq < -26:
             dq += 52
         lev[:, :] = 0
+        mb_start = ws[0]
+        in_buf = IN_BUF_NONE  # which candidate the slice's writer holds after mb_start
 
         # ---- chroma (shared by both luma candidates)
         if force_c >= 0:
@@ -480,24 +494,28 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     cbp_l |= 1 << (blk >> 2)
             if not aborted:
                 cbp4 = cbp_l | (cbp_c << 4)
-                cws[0] = 0
-                bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq, lev,
-                                        pcm, nz_y, nz_c, ipred)
+                if try16 and effort == EFFORT_FAST and force_kind == -1 and sat4 < FAST_I16_SKIP * sat16:
+                    try16 = False  # Intra_4x4 is clearly better: do not code Intra_16x16 at all
+                if try16:
+                    cws[0] = 0
+                    bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq,
+                                            lev, pcm, nz_y, nz_c, ipred)
+                else:  # the last candidate: written in place (kept unless I_PCM wins)
+                    bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq,
+                                            lev, pcm, nz_y, nz_c, ipred)
+                    in_buf = IN_BUF_I4
                 d4 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
                 best_kind = MB_I4x4
                 best_j = d4 + lam * bits
                 best_bits = bits
                 best_dist = d4
                 if try16:
-                    if effort == EFFORT_FAST and force_kind == -1 and sat4 < FAST_I16_SKIP * sat16:
-                        try16 = False  # Intra_4x4 is clearly better: do not code Intra_16x16 at all
-                    else:
-                        for y in range(16):
-                            for x in range(16):
-                                rec16[y, x] = Y[y0 + y, x0 + x]
-                        for r in range(16):
-                            for k in range(16):
-                                lev16[r, k] = lev[r, k]
+                    for y in range(16):
+                        for x in range(16):
+                            rec16[y, x] = Y[y0 + y, x0 + x]
+                    for r in range(16):
+                        for k in range(16):
+                            lev16[r, k] = lev[r, k]
             else:
                 for r in range(16):
                     for k in range(16):
@@ -523,9 +541,14 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby,
                              lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
             cbp16 = cl | (cbp_c << 4)
-            cws[0] = 0
-            bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
-                                    dq, lev, pcm, nz_y, nz_c, ipred)
+            if effort == EFFORT_FAST:  # coded at fast only where SATD put it close to Intra_4x4: write it
+                bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                        dq, lev, pcm, nz_y, nz_c, ipred)
+                in_buf = IN_BUF_I16
+            else:  # medium, full: Intra_4x4 wins about 70% of macroblocks, so writing here cost more (A/B)
+                cws[0] = 0
+                bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                        dq, lev, pcm, nz_y, nz_c, ipred)
             d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
             j16 = d16 + lam * bits
             if cl and _few_unit_levels(lev, 16, I16_DROP_MAX_AC):
@@ -533,6 +556,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 # blocks are weighed one by one elsewhere, but cbp 0 saves all sixteen AC coeff_tokens at once
                 rec_ac[:, :] = Y[y0:y0 + 16, x0:x0 + 16]
                 lev_ac[:, :] = lev[:16]
+                nz_ac[:, :] = nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4]
                 lev[:16, 1:] = 0
                 recon_i16x16_blocks(Y, y0, x0, pred256, lev, qp, dc, pred, tmp)
                 cws[0] = 0
@@ -544,9 +568,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     d16 = d0
                     bits = bits0
                     cbp16 = cbp_c << 4
+                    in_buf = IN_BUF_NONE  # the writer holds the macroblock with its AC levels
                 else:
                     Y[y0:y0 + 16, x0:x0 + 16] = rec_ac
                     lev[:16] = lev_ac
+                    nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4] = nz_ac  # as the writer left them
             if best_kind == -1 or j16 < best_j:
                 best_kind = MB_I16x16
                 best_j = j16
@@ -577,12 +603,16 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 pcm[320 + i] = v
                 Cr[cy0 + (i >> 3), cx0 + (i & 7)] = v
 
-        # ---- write it
+        # ---- write it (unless the winner is the candidate last written, speculatively, in its place)
         cbp = cbp16 if best_kind == MB_I16x16 else (cbp4 if best_kind == MB_I4x4 else 0)
         codes_qp = best_kind == MB_I16x16 or (best_kind == MB_I4x4 and cbp != 0)
         coded_qp = qp if codes_qp else prev_qp
-        written = write_macroblock(buf, ws, mbx, mby, left, top, best_kind, i16mode, cmode, i4modes, cbp,
-                                   dq if codes_qp else 0, lev, pcm, nz_y, nz_c, ipred)
+        chosen = IN_BUF_I4 if best_kind == MB_I4x4 else (IN_BUF_I16 if best_kind == MB_I16x16 else IN_BUF_NONE)
+        if chosen == IN_BUF_NONE or chosen != in_buf:
+            bs.rewind(buf, ws, mb_start)
+            write_macroblock(buf, ws, mbx, mby, left, top, best_kind, i16mode, cmode, i4modes, cbp,
+                             dq if codes_qp else 0, lev, pcm, nz_y, nz_c, ipred)
+        written = ws[0] - mb_start
         mb_kind[addr] = best_kind
         mb_qp[addr] = coded_qp
         prev_qp = coded_qp

@@ -19,8 +19,8 @@ from ..params import PPS, SPS, BitWriter, SliceHeader
 from ..picture import Picture
 from ..sei import sei_rbsp, size_message
 from .ratecontrol import importance_qp_offsets, scale_weights, variance_qp_offsets
-from .analyse import (N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16, OPT_FORCE_KIND, OPT_RDOQ,
-                      encode_slice)
+from .analyse import (MAX_CANDIDATE_BYTES, N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16,
+                      OPT_FORCE_KIND, OPT_RDOQ, encode_slice)
 
 MAX_WEIGHT = 1e30
 RDOQ_LEVELS = {False: 0, "block": 1, True: 2}
@@ -405,7 +405,8 @@ def encode(image, qp=28, weights=None, **options):
         hdr = SliceHeader(first_mb_in_slice=first, idr=True, idr_pic_id=0, slice_qp=slice_qp,
                           disable_deblocking_filter_idc=idc, slice_alpha_c0_offset_div2=int(alpha),
                           slice_beta_offset_div2=int(beta))
-        w = BitWriter(64 + 420 * (last - first))
+        # 400 bytes per macroblock at most (MAX_MB_BITS, or I_PCM) + room for one speculative candidate
+        w = BitWriter(64 + 420 * (last - first) + MAX_CANDIDATE_BYTES)
         hdr.write(sps, pps, w)
         encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first, last, s, slice_qp,
                      pps.chroma_qp_index_offset, mb_w, float(lam_factor), opts,
