@@ -32,8 +32,8 @@ from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
-from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_pred, satd_region, source_hadamards, \
-    weighted_sse
+from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_block, satd_flat_pred, satd_region, \
+    source_hadamards, weighted_sse
 from .rdoq import rdoq_block
 
 OPT_FORCE_KIND = 0     # -1 free, else MB_I4x4 / MB_I16x16 / MB_PCM
@@ -58,6 +58,7 @@ I16_MODE_BITS_ESTIMATE = 8
 
 #: Which predictions are flat in every 4x4 block (their SATD comes from the source's transforms), by mode
 I16_FLAT = np.array([FLAT_ROWS, FLAT_COLUMNS, FLAT_BLOCK, -1], np.int64)    # V, H, DC, plane
+I4_FLAT = np.array([FLAT_ROWS, FLAT_COLUMNS, FLAT_BLOCK, -1, -1, -1, -1, -1, -1], np.int64)  # V, H, DC
 CHROMA_FLAT = np.array([FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, -1], np.int64)  # DC, H, V, plane
 
 #: Dropping every luma AC level of an Intra_16x16 macroblock (cbp luma 15 -> 0) is weighed exactly when
@@ -404,6 +405,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         # ---- Intra_16x16 mode ranking (SATD), before Intra_4x4 so fast effort can stop early
         n16 = 0
         sat16 = np.inf
+        have_hs = False  # hs16 / habs16 hold the source's 4x4 Hadamards (raster blocks) of this macroblock
         if try16:
             if force_i16 >= 0:
                 i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
@@ -411,6 +413,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 sc = _weight_scale(wY, y0, x0, 16)
                 if effort != EFFORT_FULL:
                     source_hadamards(srcY, y0, x0, 16, res, hs16, habs16)
+                    have_hs = True
                 for m in range(4):
                     i16cost[m] = np.inf
                     if i16x16_mode_allowed(m, left, top, topleft):
@@ -434,6 +437,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             cbp_l = 0
             sat4 = 0.0
             aborted = False
+            if not have_hs and effort != EFFORT_FULL and force_i4 < 0:
+                source_hadamards(srcY, y0, x0, 16, res, hs16, habs16)
             for blk in range(16):
                 bx = BLK_X[blk]
                 by = BLK_Y[blk]
@@ -453,6 +458,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     for y in range(4):
                         for x in range(4):
                             srcb[4 * y + x] = srcY[by0 + y, bx0 + x]
+                    kb = 4 * by + bx  # raster index of the block's source Hadamard
                     for m in range(9):
                         costs[m] = np.inf
                         if not i4x4_mode_allowed(m, a, b, d):
@@ -462,9 +468,16 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             costs[m] = 0.0
                             continue
                         pred4x4_edges(edges, m, a, b, pred)
-                        for i in range(16):
-                            res[i] = srcb[i] - pred[i]
-                        costs[m] = _finite(sc * satd4x4(res) + lam_sad * (1 if m == pm else 4))
+                        kind = I4_FLAT[m]
+                        if kind == FLAT_COLUMNS:
+                            st = satd_flat_block(hs16[kb], habs16[kb], pred[0], pred[4], pred[8], pred[12], kind)
+                        elif kind >= 0:
+                            st = satd_flat_block(hs16[kb], habs16[kb], pred[0], pred[1], pred[2], pred[3], kind)
+                        else:
+                            for i in range(16):
+                                res[i] = srcb[i] - pred[i]
+                            st = satd4x4(res)
+                        costs[m] = _finite(sc * st + lam_sad * (1 if m == pm else 4))
                     _sort_small(costs, order, 9)
                     m_best = order[0]
                     if effort == EFFORT_FAST:

@@ -113,40 +113,41 @@ FLAT_COLUMNS = 1  # every column the same (horizontal prediction)
 FLAT_BLOCK = 2    # one value per 4x4 block (DC prediction)
 
 
+@njit(cache=True, inline="always")
+def satd_flat_block(h, habs, p0, p1, p2, p3, kind):
+    """SATD of one 4x4 block, source minus a prediction flat in it, from the source's Hadamard transform
+    ``h`` (:func:`hadamard4x4`) and ``habs = sum |h|``. ``kind`` FLAT_ROWS (V: every row is p0..p3),
+    FLAT_COLUMNS (H: every column is p0..p3) or FLAT_BLOCK (DC: p0 everywhere). By linearity
+    H(s - p) = H(s) - H(p), and H(p) is non-zero only in its first row (4 T(p)), first column (4 T(p))
+    or DC (16 p0), so only those entries change."""
+    acc = habs
+    if kind == FLAT_BLOCK:
+        acc += abs(h[0] - 16 * p0) - abs(h[0])
+    else:
+        step = 1 if kind == FLAT_ROWS else 4
+        t0 = 4 * (p0 + p1 + p2 + p3)
+        t1 = 4 * (p0 - p1 + p2 - p3)
+        t2 = 4 * (p0 + p1 - p2 - p3)
+        t3 = 4 * (p0 - p1 - p2 + p3)
+        acc += (abs(h[0] - t0) - abs(h[0]) + abs(h[step] - t1) - abs(h[step])
+                + abs(h[2 * step] - t2) - abs(h[2 * step]) + abs(h[3 * step] - t3) - abs(h[3 * step]))
+    return acc >> 1
+
+
 @njit(cache=True)
 def satd_flat_pred(hs, habs, pred, n, kind):
     """SATD of (source - pred) over an n x n region, equal to :func:`satd_region`, for a prediction that
-    is flat in each 4x4 block: ``kind`` FLAT_ROWS (V), FLAT_COLUMNS (H) or FLAT_BLOCK (DC). By linearity
-    H(s - p) = H(s) - H(p), and H(p) is non-zero only in its first row (4 T(top row)), first column
-    (4 T(left column)) or DC (16 p), so only those entries of the source's transforms change."""
+    is flat in each 4x4 block (:func:`satd_flat_block`), from the source's transforms
+    (:func:`source_hadamards`)."""
     s = 0
     k = 0
     for by in range(0, n, 4):
         for bx in range(0, n, 4):
-            acc = habs[k]
-            if kind == FLAT_BLOCK:
-                acc += abs(hs[k, 0] - 16 * pred[n * by + bx]) - abs(hs[k, 0])
+            o = n * by + bx
+            if kind == FLAT_COLUMNS:
+                s += satd_flat_block(hs[k], habs[k], pred[o], pred[o + n], pred[o + 2 * n], pred[o + 3 * n], kind)
             else:
-                if kind == FLAT_ROWS:
-                    p0 = pred[n * by + bx]
-                    p1 = pred[n * by + bx + 1]
-                    p2 = pred[n * by + bx + 2]
-                    p3 = pred[n * by + bx + 3]
-                    step = 1
-                else:
-                    p0 = pred[n * by + bx]
-                    p1 = pred[n * (by + 1) + bx]
-                    p2 = pred[n * (by + 2) + bx]
-                    p3 = pred[n * (by + 3) + bx]
-                    step = 4
-                t0 = 4 * (p0 + p1 + p2 + p3)
-                t1 = 4 * (p0 - p1 + p2 - p3)
-                t2 = 4 * (p0 + p1 - p2 - p3)
-                t3 = 4 * (p0 - p1 - p2 + p3)
-                acc += (abs(hs[k, 0] - t0) - abs(hs[k, 0]) + abs(hs[k, step] - t1) - abs(hs[k, step])
-                        + abs(hs[k, 2 * step] - t2) - abs(hs[k, 2 * step]) + abs(hs[k, 3 * step] - t3)
-                        - abs(hs[k, 3 * step]))
-            s += acc >> 1
+                s += satd_flat_block(hs[k], habs[k], pred[o], pred[o + 1], pred[o + 2], pred[o + 3], kind)
             k += 1
     return s
 
