@@ -32,7 +32,8 @@ INV_NORM2 = np.array([1.0 / (_NORM[i] * _NORM[j]) for i in range(4) for j in ran
 
 @njit(cache=True, inline="always")
 def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
-    """Reconstruct the block with ``lev_row`` and return its exact J (weighted SSE + lambda * bits)."""
+    """Reconstruct the block with ``lev_row`` and return its exact J (weighted SSE + lambda * bits); the
+    bits stay in ``cws[0]``."""
     recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
     d = weighted_sse(src, rec, w, y0, x0, 4, 4)
     cws[0] = 0
@@ -118,6 +119,7 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         if u != 0:
             any_up = True
     j_plain = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+    r_cur = cws[0]  # bits of the levels as they stand, kept exact through the search
     if not any_up:
         return j_plain
     if level >= 2:
@@ -130,7 +132,6 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         step = np.float64(np.int64(1) << qbits)
         for k in range(first, 16):
             save[k] = lev_row[k]
-        r_cur = _rate(cbuf, cws, lev_row, first, nc)
         changed = False
         for k in range(15, first - 1, -1):
             u = up[k]
@@ -165,7 +166,8 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
                 r_cur = best_r
         if changed:
             # the exact cost decides between the searched levels and the plain quantiser's
-            j_search = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+            recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
+            j_search = weighted_sse(src, rec, w, y0, x0, 4, 4) + lam * r_cur
             if j_search < j_plain:
                 j_plain = j_search
             else:
