@@ -148,6 +148,25 @@ def write_luma_residual_block(buf, ws, lev, blk, kind, nz_y, gx, gy, avail_a, av
 
 
 @njit(cache=True)
+def write_luma_residual(buf, ws, lev, kind, cbp, mbx, mby, left, top, nz_y):
+    """Luma part of residual() (7.3.5.3): the Intra16x16DCLevel block for Intra_16x16, then the 4x4 blocks
+    of the 8x8 quadrants that coded_block_pattern marks. Updates nz_y for the macroblock."""
+    gx0 = 4 * mbx
+    gy0 = 4 * mby
+    if kind == MB_I16x16:
+        nc = total_coeff_context(nz_y, gy0, gx0, left, top)
+        write_residual_block(buf, ws, lev[ROW_DC], 16, nc)
+    for blk in range(16):
+        gx = gx0 + BLK_X[blk]
+        gy = gy0 + BLK_Y[blk]
+        if cbp & (1 << (blk >> 2)):
+            write_luma_residual_block(buf, ws, lev, blk, kind, nz_y, gx, gy,
+                                      BLK_X[blk] > 0 or left, BLK_Y[blk] > 0 or top)
+        else:
+            nz_y[gy, gx] = 0
+
+
+@njit(cache=True)
 def write_chroma_residual(buf, ws, lev, cbp, mbx, mby, left, top, nz_c):
     """Chroma part of residual() (7.3.5.3): both DC blocks, then the AC blocks when cbp chroma is 2."""
     cc = cbp >> 4
@@ -203,17 +222,7 @@ def write_macroblock(buf, ws, mbx, mby, left, top, kind, i16mode, cmode, i4modes
         bs.put_ue(buf, ws, CBP_TO_CODE[cbp])
     if kind == MB_I16x16 or cbp != 0:
         bs.put_se(buf, ws, qp_delta)
-    if kind == MB_I16x16:
-        nc = total_coeff_context(nz_y, gy0, gx0, left, top)
-        write_residual_block(buf, ws, lev[ROW_DC], 16, nc)
-    for blk in range(16):
-        gx = gx0 + BLK_X[blk]
-        gy = gy0 + BLK_Y[blk]
-        if cbp & (1 << (blk >> 2)):
-            write_luma_residual_block(buf, ws, lev, blk, kind, nz_y, gx, gy,
-                                      BLK_X[blk] > 0 or left, BLK_Y[blk] > 0 or top)
-        else:
-            nz_y[gy, gx] = 0
+    write_luma_residual(buf, ws, lev, kind, cbp, mbx, mby, left, top, nz_y)
     write_chroma_residual(buf, ws, lev, cbp, mbx, mby, left, top, nz_c)
     return ws[0] - start
 

@@ -27,8 +27,8 @@ from ..cavlc import MAX_BLOCK_BITS, MAX_LEVEL, write_residual_block
 from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed,
                           pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
-                          mb_neighbours, predicted_intra4x4_mode, total_coeff_context, write_chroma_residual,
-                          write_macroblock)
+                          i16x16_mb_type, mb_neighbours, predicted_intra4x4_mode, total_coeff_context,
+                          write_chroma_residual, write_luma_residual, write_macroblock)
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
@@ -544,9 +544,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     m = i16order[ci]
                     cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, 0, dzr, nz_y, mbx,
                                      mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
+                    # the bits that differ between the modes: mb_type and the luma residual (the chroma
+                    # mode, mb_qp_delta and chroma residual are the same for all)
                     cws[0] = 0
-                    bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, m, cmode, i4modes,
-                                            cl | (cbp_c << 4), dq, lev, pcm, nz_y, nz_c, ipred)
+                    write_luma_residual(cbuf, cws, lev, MB_I16x16, cl, mbx, mby, left, top, nz_y)
+                    bits = cws[0] + bs.ue_bits(i16x16_mb_type(m, cl | (cbp_c << 4)))
                     jm = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + lam * bits
                     if jm < best_m_j:
                         best_m_j = jm
