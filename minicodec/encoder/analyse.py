@@ -296,6 +296,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     rec_ac = np.empty((16, 16), np.uint8)
     lev_ac = np.zeros((16, 16), np.int32)
     nz_ac = np.zeros((4, 4), nz_y.dtype)
+    nz16 = np.zeros((4, 4), nz_y.dtype)
+    ipred16 = np.zeros((4, 4), ipred.dtype)
     costs = np.empty(9, np.float64)
     hs16 = np.empty((16, 16), np.int32)  # source Hadamards for the flat-prediction SATDs
     habs16 = np.empty(16, np.int64)
@@ -509,11 +511,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 cbp4 = cbp_l | (cbp_c << 4)
                 if try16 and effort == EFFORT_FAST and force_kind == -1 and sat4 < FAST_I16_SKIP * sat16:
                     try16 = False  # Intra_4x4 is clearly better: do not code Intra_16x16 at all
-                if try16:
+                if try16 and not (effort == EFFORT_FAST and sat4 <= sat16):
                     cws[0] = 0
                     bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq,
                                             lev, pcm, nz_y, nz_c, ipred)
-                else:  # the last candidate: written in place (kept unless I_PCM wins)
+                else:  # the last candidate, or at fast the likely winner: written in place
                     bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq,
                                             lev, pcm, nz_y, nz_c, ipred)
                     in_buf = IN_BUF_I4
@@ -529,6 +531,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     for r in range(16):
                         for k in range(16):
                             lev16[r, k] = lev[r, k]
+                    nz16[:, :] = nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4]
+                    ipred16[:, :] = ipred[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4]
             else:
                 for r in range(16):
                     for k in range(16):
@@ -556,7 +560,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby,
                              lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
             cbp16 = cl | (cbp_c << 4)
-            if effort == EFFORT_FAST:  # coded at fast only where SATD put it close to Intra_4x4: write it
+            if effort == EFFORT_FAST and in_buf == IN_BUF_NONE:  # where SATD put it close to Intra_4x4 or below
                 bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
                                         dq, lev, pcm, nz_y, nz_c, ipred)
                 in_buf = IN_BUF_I16
@@ -593,13 +597,15 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 best_j = j16
                 best_bits = bits
                 best_dist = d16
-            else:  # Intra_4x4 stays: put its reconstruction and levels back
+            else:  # Intra_4x4 stays: put its reconstruction, levels and neighbour contexts back
                 for y in range(16):
                     for x in range(16):
                         Y[y0 + y, x0 + x] = rec16[y, x]
                 for r in range(16):
                     for k in range(16):
                         lev[r, k] = lev16[r, k]
+                nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4] = nz16
+                ipred[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4] = ipred16
 
         # ---- I_PCM: lossless, 384 bytes; chosen when forced, when cheaper, or when the MB is too big
         pcm_bits = bs.ue_bits(25) + 384 * 8 + 7
