@@ -3,7 +3,8 @@
 One Numba kernel, :func:`encode_slice`, codes every macroblock of a slice: it decides modes, quantises,
 reconstructs with :mod:`minicodec.reconstruct` (so the encoder's picture is the decoder's), and writes
 the macroblock with :func:`minicodec.macroblock.write_macroblock`. The same writer in counting mode
-gives the exact bits of every candidate it compares. Every distortion is
+gives the exact bits of every candidate it compares; the candidate likely to win is written in place
+instead and kept if it does (:func:`minicodec.bitstream.rewind` otherwise). Every distortion is
 :func:`minicodec.encoder.rdo.weighted_sse` (w = 1 is SSE).
 
 Effort (``opts[OPT_EFFORT]``):
