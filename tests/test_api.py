@@ -797,7 +797,7 @@ def test_public_api():
     assert set(minicodec.__all__) >= {"encode", "decode", "decode_frames", "Encoded", "BitstreamError"}
 
 
-@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (5, 3), (16, 16), (17, 33), (20, 30), (31, 2)])
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (5, 3), (16, 16), (32, 48), (17, 33), (20, 30), (31, 2)])
 @pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf, -1e-300, -0.0, 1e31])
 def test_luma_weight_maps_are_the_padded_map_and_its_chroma_means(h, w, bad):
     """The one-pass preparation of a luma weight map gives what the plain steps give: the checks of the

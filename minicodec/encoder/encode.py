@@ -182,15 +182,18 @@ def _luma_weight_maps(w, hp, wp):
     """One pass over a luma weight map (H, W): the checks of :func:`_scan_weights` and the kernels' maps,
     zero-padded: the map itself to (hp, wp) and its 2x2 mean to (hp / 2, wp / 2), computed exactly as
     :func:`minicodec.colour.downsample_chroma` does (odd sizes replicate the last row / column). Each pair of
-    rows is read once, while it is in cache."""
+    rows is read once, while it is in cache. A map of whole macroblocks is used as it is (not copied: the
+    kernels only read weights)."""
     h, wd = w.shape
-    wy = np.zeros((hp, wp))
+    aligned = h == hp and wd == wp
+    wy = w if aligned else np.zeros((hp, wp))
     wc = np.zeros((hp // 2, wp // 2))
     acc = lo = hi = 0.0
     for y in range(h):
         acc, lo, hi = _scan_row(w[y], acc, lo, hi)
-        for x in range(wd):
-            wy[y, x] = w[y, x]
+        if not aligned:
+            for x in range(wd):
+                wy[y, x] = w[y, x]
         if y & 1 or y == h - 1:
             i = y >> 1
             y0 = 2 * i
