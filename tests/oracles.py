@@ -350,9 +350,16 @@ _MB_ROW = re.compile(r"^\[h264 @ (0x[0-9a-fA-F]+)\] (.*)$")
 def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT) -> list[np.ndarray]:
     """Macroblock types as FFmpeg's native decoder parsed them (``-debug mb_type``), one (mb rows, mb cols)
     array of single characters per picture: 'i' Intra4x4, 'I' Intra16x16, 'P' I_PCM (other letters for
-    inter types). Only the last decoder instance is read (FFmpeg also decodes while probing)."""
+    inter types). Only the last decoder instance is read (FFmpeg also decodes while probing), and of it only
+    as many pictures as FFmpeg output: the main decoder can be allocated where the probing one was, and
+    then both print under one address."""
     _, err = run_ffmpeg(["-threads", "1", "-debug", "mb_type", "-f", "h264", "-i", "-", "-map", "0:v:0",
                          "-f", "null", "-"], bytes(data), timeout, loglevel="repeat+debug")
+    return parse_mb_types(err)
+
+
+def parse_mb_types(err: str) -> list[np.ndarray]:
+    """The tables of :func:`ffmpeg_mb_types` from FFmpeg's log ``err``."""
     blocks: list[tuple[str, list[str]]] = []   # (decoder address, rows)
     cur = None
     for line in err.splitlines():
@@ -380,6 +387,9 @@ def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT) -> lis
             continue
         ncol = max(len(r.rstrip()) + 2 for r in rows) // 3
         out.append(np.array([[r[3 * k] if 3 * k < len(r) else " " for k in range(ncol)] for r in rows]))
+    counts = re.findall(r"frame=\s*(\d+)", err)   # the final progress line: pictures output
+    if counts and 0 < int(counts[-1]) < len(out):
+        out = out[-int(counts[-1]):]
     return out
 
 

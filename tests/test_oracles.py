@@ -325,3 +325,20 @@ def test_ffmpeg_mb_types(attempt):
         assert "i" in np.concatenate([t.ravel() for t in slow])
     one = o.ffmpeg_mb_types(o.pcm_stream(o.synthetic_planes("noise", 1, 1)))
     assert len(one) == 1 and one[0].shape == (1, 1) and one[0][0, 0] == "P"
+
+
+def test_mb_type_tables_when_the_probing_decoder_address_is_reused():
+    """FFmpeg decodes while probing; when its main decoder lands at the probing one's address, both print
+    under one address: only the pictures FFmpeg output (the progress line's frame count) are kept."""
+    def table(addr, letter):
+        return [f"[h264 @ {addr}] New frame, type: I", f"[h264 @ {addr}]     0  ",
+                f"[h264 @ {addr}]   0 {letter}  {letter}  ", f"[h264 @ {addr}]  16 {letter}  {letter}  ",
+                "[out#0/null @ 0x1] some other message"]
+    probe = table("0xa", "I") + table("0xa", "I")
+    main = table("0xa", "i") + table("0xa", "P")
+    log = "\n".join(probe + main + ["frame=    2 fps=0.0 q=-0.0 Lsize=N/A"])
+    got = o.parse_mb_types(log)
+    assert [t.tolist() for t in got] == [[["i", "i"], ["i", "i"]], [["P", "P"], ["P", "P"]]]
+    # distinct addresses: the last decoder's tables, whatever the count says
+    log2 = "\n".join(table("0xa", "I") + table("0xb", "i") + ["frame=    1 fps=0.0"])
+    assert [t.tolist() for t in o.parse_mb_types(log2)] == [[["i", "i"], ["i", "i"]]]
