@@ -297,6 +297,12 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     rec16 = np.empty((16, 16), np.uint8)
     rec_ac = np.empty((16, 16), np.uint8)
     lev_ac = np.zeros((16, 16), np.int32)
+    pred_b = np.empty(16, np.int32)  # the best Intra_4x4 candidate so far: prediction, transform, levels
+    coef_b = np.empty(16, np.int32)
+    lev_b = np.empty(16, np.int32)
+    best_d = 0.0
+    best_r = 0
+    ncand = 0
     nz_ac = np.zeros((4, 4), nz_y.dtype)
     nz16 = np.zeros((4, 4), nz_y.dtype)
     ipred16 = np.zeros((4, 4), ipred.dtype)
@@ -454,6 +460,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 bx0 = x0 + 4 * bx
                 nc = total_coeff_context(nz_y, gy, gx, a, b)
                 edges = edges4x4(Y, by0, bx0, a, b, c, d)  # every candidate predicts from these
+                searched = False  # candidates coded and compared by exact J (medium, full)
                 if force_i4 >= 0:
                     m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
                 else:
@@ -498,12 +505,30 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                                             pred, res, coef, tmp, up, save, cbuf, cws)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
-                            s = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4) + lam * (cws[0] + (1 if m == pm else 4))
+                            dm = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4)
+                            s = dm + lam * (cws[0] + (1 if m == pm else 4))
                             if s < best_s:
                                 best_s = s
                                 m_best = m
-                tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dzr, lev[blk],
-                                     pred, res, coef, tmp, up, save, cbuf, cws)
+                                best_d = dm
+                                best_r = cws[0]
+                                pred_b[:] = pred
+                                coef_b[:] = coef
+                                lev_b[:] = lev[blk]
+                        searched = True
+                if searched:  # the winner is coded already: restore it, then RDOQ from its known cost
+                    pred[:] = pred_b
+                    coef[:] = coef_b
+                    lev[blk, :] = lev_b
+                    if m_best != order[ncand - 1]:  # the picture holds the last candidate's reconstruction
+                        recon4x4(Y, by0, bx0, pred, lev[blk], qp, 0, 0, tmp)
+                    if rdoq:
+                        rdoq_block(srcY, Y, wY, by0, bx0, pred, coef, qp, 0, 0, nc, lam, lev[blk], up, save, tmp,
+                                   cbuf, cws, rdoq, best_d + lam * best_r, best_r)
+                    tc = _count_nonzero(lev[blk], 0, 16)
+                else:
+                    tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dzr,
+                                         lev[blk], pred, res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
                 nz_y[gy, gx] = tc

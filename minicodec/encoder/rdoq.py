@@ -98,13 +98,15 @@ def _rate(cbuf, cws, lev_row, first, nc):
 
 @njit(cache=True)
 def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws,
-               level=2):
+               level=2, j_known=-1.0, r_known=-1):
     """Improve the quantised levels ``lev_row`` (scan order) of one block in place; leaves the block
     reconstructed in ``rec`` with the chosen levels and returns its exact J. ``coef`` is the forward
     transform (raster), ``first`` = 1 for blocks whose DC is coded elsewhere (value ``dc``).
 
     ``level`` 2 searches every coefficient, level 1 only weighs the whole block against dropping it
-    (the cheap part of RDOQ that lets weights act in the fast effort)."""
+    (the cheap part of RDOQ that lets weights act in the fast effort). A caller that has already
+    reconstructed the block with ``lev_row`` and counted it passes its exact cost ``j_known`` and bits
+    ``r_known`` (the encoder's Intra_4x4 mode search does)."""
     m = qp % 6
     qbits = 15 + qp // 6
     half = np.int64(1) << (qbits - 1)
@@ -118,8 +120,12 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         up[k] = u if coef[i] >= 0 else -u
         if u != 0:
             any_up = True
-    j_plain = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
-    r_cur = cws[0]  # bits of the levels as they stand, kept exact through the search
+    if r_known >= 0:
+        j_plain = j_known
+        r_cur = r_known
+    else:
+        j_plain = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+        r_cur = cws[0]  # bits of the levels as they stand, kept exact through the search
     if not any_up:
         return j_plain
     if level >= 2:
