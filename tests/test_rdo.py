@@ -185,6 +185,28 @@ def test_rdo_streams_decode_bit_exactly_elsewhere(effort, rdoq, weighted, aq):
                 np.testing.assert_array_equal(got, want, err_msg=f"{dec} {effort} rdoq={rdoq} aq={aq}")
 
 
+
+@pytest.mark.skipif(not oracles.have_ffmpeg(), reason="FFmpeg (imageio-ffmpeg) not available")
+@pytest.mark.parametrize("effort", EFFORTS)
+def test_oversized_candidates_are_rewound_to_i_pcm(effort):
+    """Candidates are written into the slice's writer before the choice (the one likely to win). Noise at
+    QP 0 in one-macroblock slices makes every coded candidate larger than its slice's share of the
+    writer and than MAX_MB_BITS: each is written or counted, rewound, and the macroblock becomes I_PCM,
+    a stream FFmpeg decodes to the encoder's picture; a quiet photo crop beside it keeps coded ones."""
+    from minicodec.encoder.analyse import MAX_MB_BITS
+    noise = np.random.default_rng(3).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    calm = np.ascontiguousarray(data.coffee()[100:132, 200:232])
+    for img, pcm in ((noise, True), (calm, False)):
+        e = minicodec.encode(img, qp=0, effort=effort, slices=4)
+        assert ((e.mb_type == 2).all() if pcm else (e.mb_type != 2).all()), e.mb_type
+        assert (e.mb_bits <= max(MAX_MB_BITS, 9 + 7 + 3072)).all()
+        for dec in oracles.DECODERS:
+            if oracles.have_decoder(dec):
+                (frame,) = oracles.ffmpeg_decode(e.data, dec)
+                for got, want in zip(frame, e.planes):
+                    np.testing.assert_array_equal(got, want, err_msg=f"{dec} {effort}")
+
+
 def test_aq_weights_lowers_qp_where_importance_is_high():
     img = np.ascontiguousarray(data.astronaut()[:96, :96])
     w = np.full(img.shape[:2], 0.25)
