@@ -320,3 +320,61 @@ def test_flat_prediction_satd_equals_satd_region(seed):
                     assert got == satd_region(src, y0, x0, pred, 4, res)
                     checked += 1
     assert checked == 16 * 8  # DC always, V with top, H with left
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(0, 51), first=st.integers(0, 1),
+       nc=st.sampled_from([0, 2, 5, 9]), level=st.sampled_from([1, 2]))
+def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, level):
+    """rdoq_block (RDOQ of one 4x4 block) leaves levels whose reconstruction is in the picture and whose
+    exact J = weighted SSE + lambda * CAVLC bits is what it returns, never above the plain quantiser's;
+    handing it the plain cost it would compute (j_known, r_known) changes nothing."""
+    from minicodec.cavlc import write_residual_block
+    from minicodec.encoder.rdoq import rdoq_block
+    from minicodec.reconstruct import recon4x4
+    from minicodec.encoder.rdo import weighted_sse
+    from minicodec.transform import QUANT_MF, ZIGZAG, forward4x4, quant4x4
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, 256, (8, 8)).astype(np.uint8)
+    w = rng.gamma(0.7, 1.0, (8, 8))
+    pred = np.clip(src[2:6, 2:6].astype(np.int32) + rng.integers(-40, 41, (4, 4)), 0, 255).ravel().astype(np.int32)
+    dc = int(rng.integers(-300, 300)) if first else 0
+    lam = 0.85 * 2.0 ** ((qp - 12) / 3.0)
+    coef = np.empty(16, np.int32)
+    forward4x4((src[2:6, 2:6].astype(np.int32).ravel() - pred).astype(np.int32), coef)
+    plain = np.zeros(16, np.int32)
+    quant4x4(coef, qp, first, 1.0 / 3.0, plain)
+    plain = np.clip(plain, -2063, 2063).astype(np.int32)
+    cbuf, cws = np.zeros(1, np.uint8), np.zeros(2, np.int64)
+    tmp = np.empty(16, np.int32)
+
+    def exact(levels):
+        rec = np.zeros((8, 8), np.uint8)
+        recon4x4(rec, 2, 2, pred, levels, qp, first, dc, tmp)
+        d = weighted_sse(src, rec, w, 2, 2, 4, 4)  # the encoder's own sum, so that costs compare exactly
+        assert d == pytest.approx(float((w[2:6, 2:6] * (src[2:6, 2:6].astype(float) - rec[2:6, 2:6]) ** 2).sum()))
+        cws[0] = 0
+        write_residual_block(cbuf, cws, levels[first:].copy(), 16 - first, nc)
+        return d + lam * int(cws[0]), rec, int(cws[0])
+
+    j_plain, _, r_plain = exact(plain)
+    runs = []
+    for known in (False, True):
+        lev = plain.copy()
+        rec = np.zeros((8, 8), np.uint8)
+        recon4x4(rec, 2, 2, pred, lev, qp, first, dc, tmp)  # the caller's state: plain levels reconstructed
+        scratch = [np.empty(16, np.int32) for _ in range(3)]
+        args = (src, rec, w, 2, 2, pred, coef, qp, first, dc, nc, lam, lev, *scratch, cbuf, cws, level)
+        j = rdoq_block(*args, j_plain, r_plain) if known else rdoq_block(*args)
+        j_ref, rec_ref, _ = exact(lev)
+        assert j == pytest.approx(j_ref, rel=1e-12, abs=1e-9)
+        assert j <= j_plain * (1 + 1e-12) + 1e-9
+        np.testing.assert_array_equal(rec[2:6, 2:6], rec_ref[2:6, 2:6])
+        # every level is the plain one, the nearest, one step from the nearest toward zero, or zero
+        for k in range(first, 16):
+            a = abs(int(coef[ZIGZAG[k]]))
+            u = min((a * int(QUANT_MF[qp % 6, ZIGZAG[k]]) + (1 << (14 + qp // 6))) >> (15 + qp // 6), 2063)
+            u = u if coef[ZIGZAG[k]] >= 0 else -u
+            assert lev[k] in (plain[k], u, u - np.sign(u), 0)
+        runs.append((j, lev.copy()))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
