@@ -479,11 +479,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             costs[m] = 0.0
                             continue
                         pred4x4_edges(edges, m, a, b, pred)
-                        kind = I4_FLAT[m]
-                        if kind == FLAT_COLUMNS:
-                            st = satd_flat_block(hs16[kb], habs16[kb], pred[0], pred[4], pred[8], pred[12], kind)
-                        elif kind >= 0:
-                            st = satd_flat_block(hs16[kb], habs16[kb], pred[0], pred[1], pred[2], pred[3], kind)
+                        if I4_FLAT[m] >= 0:
+                            st = satd_flat_block(hs16[kb], habs16[kb], pred, 0, 4, I4_FLAT[m])
                         else:
                             for i in range(16):
                                 res[i] = srcb[i] - pred[i]

@@ -114,17 +114,22 @@ FLAT_BLOCK = 2    # one value per 4x4 block (DC prediction)
 
 
 @njit(cache=True, inline="always")
-def satd_flat_block(h, habs, p0, p1, p2, p3, kind):
+def satd_flat_block(h, habs, pred, o, n, kind):
     """SATD of one 4x4 block, source minus a prediction flat in it, from the source's Hadamard transform
-    ``h`` (:func:`hadamard4x4`) and ``habs = sum |h|``. ``kind`` FLAT_ROWS (V: every row is p0..p3),
-    FLAT_COLUMNS (H: every column is p0..p3) or FLAT_BLOCK (DC: p0 everywhere). By linearity
-    H(s - p) = H(s) - H(p), and H(p) is non-zero only in its first row (4 T(p)), first column (4 T(p))
-    or DC (16 p0), so only those entries change."""
+    ``h`` (:func:`hadamard4x4`) and ``habs = sum |h|``. The block's prediction starts at ``pred[o]`` in rows
+    of ``n``; ``kind`` FLAT_ROWS (V: every row is the first), FLAT_COLUMNS (H: every column is the first)
+    or FLAT_BLOCK (DC: one value). By linearity H(s - p) = H(s) - H(p), and H(p) is non-zero only in its
+    first row (4 T(row)), first column (4 T(column)) or DC (16 p), so only those entries change."""
     acc = habs
     if kind == FLAT_BLOCK:
-        acc += abs(h[0] - 16 * p0) - abs(h[0])
+        acc += abs(h[0] - 16 * pred[o]) - abs(h[0])
     else:
         step = 1 if kind == FLAT_ROWS else 4
+        d = 1 if kind == FLAT_ROWS else n  # along the prediction's first row, or down its first column
+        p0 = pred[o]
+        p1 = pred[o + d]
+        p2 = pred[o + 2 * d]
+        p3 = pred[o + 3 * d]
         t0 = 4 * (p0 + p1 + p2 + p3)
         t1 = 4 * (p0 - p1 + p2 - p3)
         t2 = 4 * (p0 + p1 - p2 - p3)
@@ -143,11 +148,7 @@ def satd_flat_pred(hs, habs, pred, n, kind):
     k = 0
     for by in range(0, n, 4):
         for bx in range(0, n, 4):
-            o = n * by + bx
-            if kind == FLAT_COLUMNS:
-                s += satd_flat_block(hs[k], habs[k], pred[o], pred[o + n], pred[o + 2 * n], pred[o + 3 * n], kind)
-            else:
-                s += satd_flat_block(hs[k], habs[k], pred[o], pred[o + 1], pred[o + 2], pred[o + 3], kind)
+            s += satd_flat_block(hs[k], habs[k], pred, n * by + bx, n, kind)
             k += 1
     return s
 
