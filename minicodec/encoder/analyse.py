@@ -512,7 +512,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                                 pred_b[:] = pred
                                 coef_b[:] = coef
                                 lev_b[:] = lev[blk]
-                        searched = True
+                        searched = best_s < np.inf  # a winner was kept (costs are finite for checked weights)
                 if searched:  # the winner is coded already: restore it, then RDOQ from its known cost
                     pred[:] = pred_b
                     coef[:] = coef_b
