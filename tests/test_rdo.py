@@ -376,3 +376,70 @@ def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, le
             assert lev[k] in (plain[k], u, u - np.sign(u), 0)
         runs.append((j, lev.copy()))
     assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3))
+def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit(seed, qp, mode):
+    """The final Intra_16x16 coding (RDOQ on) may stop early: recon_i16x16 returns -1 only when the exact
+    J of its AC blocks (weighted SSE + lambda * CAVLC bits, recomputed here block by block) reaches
+    ``j_stop``, and otherwise codes exactly what it codes without a limit. dc_only_sse is the weighted
+    SSE of the macroblock rebuilt from its DC alone."""
+    from minicodec.cavlc import write_residual_block
+    from minicodec.encoder.analyse import dc_only_sse, recon_i16x16, transform_i16x16
+    from minicodec.encoder.rdo import weighted_sse
+    from minicodec.macroblock import BLK_X, BLK_Y, total_coeff_context
+    from minicodec.reconstruct import recon_i16x16_blocks
+    rng = np.random.default_rng(seed)
+    src = np.clip(rng.normal(128, 50, (32, 32)), 0, 255).astype(np.uint8)
+    src[16:, 16:] = np.clip(src[16:, 16:] * 0.3 + rng.integers(0, 120), 0, 255)  # a flatter macroblock
+    w = rng.gamma(0.7, 1.0, (32, 32))
+    lam = _lam(qp)
+    i32 = lambda *s: np.zeros(s, np.int32)  # noqa: E731
+
+    def run(j_stop):
+        rec = src.copy()
+        rec[16:, 16:] = 0
+        rec[15, 16:], rec[16:, 15] = src[15, 16:], src[16:, 15]  # neighbours reconstructed exactly
+        lev, pred256, coefs, dc = i32(27, 16), i32(256), i32(16, 16), i32(16)
+        nz_y = np.full((8, 8), 3, np.int32)
+        transform_i16x16(src, rec, w, 16, 16, mode, True, True, True, qp, -1.0, lev, pred256, i32(16), coefs,
+                         i32(16), dc)
+        cl = recon_i16x16(src, rec, w, 16, 16, qp, lam, 2, True, True, nz_y, 1, 1, lev, pred256, i32(16), coefs,
+                          dc, i32(16), i32(16), i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)
+        return cl, rec, lev, nz_y, pred256, dc
+
+    cl, rec, lev, nz_y, pred256, dc = run(np.inf)
+    assert cl in (0, 15) and cl == (15 if np.any(lev[:16, 1:]) else 0)
+    # the blocks' exact costs in decoding order, with the nC each is written with
+    cws, partial, sums = np.zeros(2, np.int64), 0.0, []
+    for blk in range(16):
+        by, bx = 4 * BLK_Y[blk], 4 * BLK_X[blk]
+        nc = total_coeff_context(nz_y, 4 + BLK_Y[blk], 4 + BLK_X[blk], True, True)
+        cws[0] = 0
+        write_residual_block(np.zeros(1, np.uint8), cws, lev[blk, 1:].copy(), 15, nc)
+        partial += weighted_sse(src, rec, w, 16 + by, 16 + bx, 4, 4) + lam * int(cws[0])
+        sums.append(partial)
+    total = sums[-1]
+    assert run(total * (1 + 1e-9) + 1e-9)[0] == cl
+    again = run(total * (1 + 1e-9) + 1e-9)
+    np.testing.assert_array_equal(again[1], rec)
+    np.testing.assert_array_equal(again[2], lev)
+    if total > 0:
+        assert run(total * (1 - 1e-9))[0] == -1
+        k = int(np.searchsorted(sums, 0.5 * total))  # the first block whose running sum reaches half
+        stopped = run(sums[k] * (1 - 1e-12))  # each block costs at least lambda (one bit)
+        assert stopped[0] == -1
+        for blk in range(16):  # blocks up to k coded as without a limit, the later ones untouched
+            by, bx = 16 + 4 * BLK_Y[blk], 16 + 4 * BLK_X[blk]
+            got, ref = stopped[1][by:by + 4, bx:bx + 4], rec[by:by + 4, bx:bx + 4]
+            if blk <= k:
+                np.testing.assert_array_equal(got, ref)
+            else:
+                assert not got.any() and stopped[3][by // 4, bx // 4] == 3
+    # the macroblock without AC levels
+    lev0 = lev.copy()
+    lev0[:16, 1:] = 0
+    rec0 = rec.copy()
+    recon_i16x16_blocks(rec0, 16, 16, pred256, lev0, qp, dc, i32(16), i32(16))
+    assert dc_only_sse(src, w, 16, 16, pred256, dc) == weighted_sse(src, rec0, w, 16, 16, 16, 16)

@@ -56,6 +56,9 @@ MEDIUM_I16_CANDIDATES = 2
 FAST_I4_ABORT = 1.5
 FAST_I16_SKIP = 0.7
 I16_MODE_BITS_ESTIMATE = 8
+#: The final Intra_16x16 coding stops when a lower bound of its J exceeds Intra_4x4's J by this factor (a margin
+#: far above the rounding of the sums, so the stop never changes a decision)
+I16_STOP_MARGIN = 1.0 + 1e-9
 
 #: Which predictions are flat in every 4x4 block (their SATD comes from the source's transforms), by mode
 I16_FLAT = np.array([FLAT_ROWS, FLAT_COLUMNS, FLAT_BLOCK, -1], np.int64)    # V, H, DC, plane
@@ -173,10 +176,9 @@ def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, d
 
 
 @njit(cache=True)
-def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby, lev, pred256,
-                pred16, res, coefs, dcs, dc, tmp, up, save, cbuf, cws):
-    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15).
-    ``coefs`` (16 x 16) keeps each block's forward transform for RDOQ."""
+def transform_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs, dcs, dc):
+    """Intra_16x16 luma up to its residual blocks: prediction, the sixteen forward transforms (kept in
+    ``coefs`` for RDOQ), the AC levels, the DC Hadamard, its levels ``lev[ROW_DC]`` and their inverse ``dc``."""
     pred16x16(rec, y0, x0, mode, left, top, topleft, pred256)
     for blk in range(16):
         bx = 4 * BLK_X[blk]
@@ -192,7 +194,18 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dz
     forward_luma_dc(dcs, qp, deadzone(w, y0, x0, 16, dzr), lev[ROW_DC])
     _clamp_levels(lev[ROW_DC], 0, 16)
     inverse_luma_dc(lev[ROW_DC], qp, dc)
+
+
+@njit(cache=True)
+def recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred16, coefs, dc,
+                 tmp, up, save, cbuf, cws, j_stop):
+    """Reconstruct the sixteen blocks of a transformed Intra_16x16 macroblock (:func:`transform_i16x16`) in
+    place, with RDOQ optional; returns coded_block_pattern luma (0 or 15).
+
+    With RDOQ each block's exact J is known once it is done; their running sum is a lower bound of the
+    macroblock's J with its AC levels. Once it reaches ``j_stop`` the rest is not coded and -1 returned."""
     ac = 0
+    acc = 0.0
     for blk in range(16):
         bx = BLK_X[blk]
         by = BLK_Y[blk]
@@ -201,13 +214,39 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dz
             gx = 4 * mbx + bx
             gy = 4 * mby + by
             nc = total_coeff_context(nz_y, gy, gx, bx > 0 or left, by > 0 or top)
-            rdoq_block(src, rec, w, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx], nc,
-                       lam, lev[blk], up, save, tmp, cbuf, cws, rdoq)
+            acc += rdoq_block(src, rec, w, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx],
+                              nc, lam, lev[blk], up, save, tmp, cbuf, cws, rdoq)
             nz_y[gy, gx] = _count_nonzero(lev[blk], 1, 16)
+            if acc >= j_stop:
+                return -1
         else:
             recon4x4(rec, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], tmp)
         ac += _count_nonzero(lev[blk], 1, 16)
     return 15 if ac > 0 else 0
+
+
+@njit(cache=True)
+def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby, lev, pred256,
+                pred16, res, coefs, dcs, dc, tmp, up, save, cbuf, cws):
+    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15)."""
+    transform_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs, dcs, dc)
+    return recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred16, coefs,
+                        dc, tmp, up, save, cbuf, cws, np.inf)
+
+
+@njit(cache=True)
+def dc_only_sse(src, w, y0, x0, pred256, dc):
+    """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
+    each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
+    Sums in :func:`weighted_sse`'s order, so it equals that of the reconstruction to the last bit."""
+    d = 0.0
+    for y in range(16):
+        for x in range(16):
+            v = pred256[16 * y + x] + ((dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6)
+            v = 0 if v < 0 else (255 if v > 255 else v)
+            e = np.float64(src[y0 + y, x0 + x]) - np.float64(v)
+            d += w[y0 + y, x0 + x] * e * e
+    return d
 
 
 @njit(cache=True)
@@ -581,42 +620,60 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     if jm < best_m_j:
                         best_m_j = jm
                         i16mode = m
-            cl = code_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby,
-                             lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
-            cbp16 = cl | (cbp_c << 4)
-            if effort == EFFORT_FAST and in_buf == IN_BUF_NONE:  # where SATD put it close to Intra_4x4 or below
-                bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
-                                        dq, lev, pcm, nz_y, nz_c, ipred)
-                in_buf = IN_BUF_I16
-            else:  # medium, full: Intra_4x4 wins about 70% of macroblocks, so writing here cost more (A/B)
-                cws[0] = 0
-                bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
-                                        dq, lev, pcm, nz_y, nz_c, ipred)
-            d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
-            j16 = d16 + lam * bits
-            if cl and _few_unit_levels(lev, 16, I16_DROP_MAX_AC):
-                # the same macroblock with every luma AC level dropped (coded_block_pattern luma 0): the
-                # blocks are weighed one by one elsewhere, but cbp 0 saves all sixteen AC coeff_tokens at once
-                rec_ac[:, :] = Y[y0:y0 + 16, x0:x0 + 16]
-                lev_ac[:, :] = lev[:16]
-                nz_ac[:, :] = nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4]
-                lev[:16, 1:] = 0
-                recon_i16x16_blocks(Y, y0, x0, pred256, lev, qp, dc, pred, tmp)
+            transform_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs,
+                             dcs, dc)
+            j_stop = np.inf
+            if rdoq and best_kind == MB_I4x4:
+                # Intra_16x16 replaces Intra_4x4 only below best_j. With AC levels its J is at least that of the
+                # macroblock without them (cbp luma 0: the same header but a shorter mb_type, the same DC and
+                # chroma) plus the exact J of each AC block as RDOQ finishes it. If the macroblock without AC
+                # levels is itself no cheaper than Intra_4x4, coding stops once that bound reaches best_j.
                 cws[0] = 0
                 bits0 = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes,
                                          cbp_c << 4, dq, lev, pcm, nz_y, nz_c, ipred)
-                d0 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
-                if d0 + lam * bits0 < j16:
-                    j16 = d0 + lam * bits0
-                    d16 = d0
-                    bits = bits0
-                    cbp16 = cbp_c << 4
-                    if in_buf == IN_BUF_I16:
-                        in_buf = IN_BUF_NONE  # the writer holds the macroblock with its AC levels
-                else:
-                    Y[y0:y0 + 16, x0:x0 + 16] = rec_ac
-                    lev[:16] = lev_ac
-                    nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4] = nz_ac  # as the writer left them
+                j_limit = best_j * I16_STOP_MARGIN
+                if dc_only_sse(srcY, wY, y0, x0, pred256, dc) + dist_c + lam * bits0 >= j_limit:
+                    j_stop = j_limit - (dist_c + lam * bits0)
+            cl = -1
+            if j_stop > 0:
+                cl = recon_i16x16(srcY, Y, wY, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred,
+                                  coefs, dc, tmp, up, save, cbuf, cws, j_stop)
+            j16 = np.inf  # stopped: Intra_16x16 costs at least best_j
+            if cl >= 0:
+                cbp16 = cl | (cbp_c << 4)
+                if effort == EFFORT_FAST and in_buf == IN_BUF_NONE:  # SATD put it near Intra_4x4 or below
+                    bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                            dq, lev, pcm, nz_y, nz_c, ipred)
+                    in_buf = IN_BUF_I16
+                else:  # medium, full: Intra_4x4 wins about 70% of macroblocks, so writing here cost more (A/B)
+                    cws[0] = 0
+                    bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
+                                            dq, lev, pcm, nz_y, nz_c, ipred)
+                d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+                j16 = d16 + lam * bits
+                if cl and _few_unit_levels(lev, 16, I16_DROP_MAX_AC):
+                    # the same macroblock with every luma AC level dropped (coded_block_pattern luma 0): the
+                    # blocks are weighed one by one elsewhere, but cbp 0 saves all sixteen AC coeff_tokens at once
+                    rec_ac[:, :] = Y[y0:y0 + 16, x0:x0 + 16]
+                    lev_ac[:, :] = lev[:16]
+                    nz_ac[:, :] = nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4]
+                    lev[:16, 1:] = 0
+                    recon_i16x16_blocks(Y, y0, x0, pred256, lev, qp, dc, pred, tmp)
+                    cws[0] = 0
+                    bits0 = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes,
+                                             cbp_c << 4, dq, lev, pcm, nz_y, nz_c, ipred)
+                    d0 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+                    if d0 + lam * bits0 < j16:
+                        j16 = d0 + lam * bits0
+                        d16 = d0
+                        bits = bits0
+                        cbp16 = cbp_c << 4
+                        if in_buf == IN_BUF_I16:
+                            in_buf = IN_BUF_NONE  # the writer holds the macroblock with its AC levels
+                    else:
+                        Y[y0:y0 + 16, x0:x0 + 16] = rec_ac
+                        lev[:16] = lev_ac
+                        nz_y[4 * mby:4 * mby + 4, 4 * mbx:4 * mbx + 4] = nz_ac  # as the writer left them
             if best_kind == -1 or j16 < best_j:
                 best_kind = MB_I16x16
                 best_j = j16
