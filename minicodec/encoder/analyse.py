@@ -29,7 +29,7 @@ from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x
                           pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           i16x16_mb_type, mb_neighbours, predicted_intra4x4_mode, total_coeff_context,
-                          write_chroma_residual, write_luma_residual, write_macroblock)
+                          write_chroma_residual, write_luma_residual_block, write_macroblock)
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
@@ -235,6 +235,39 @@ def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dz
 
 
 @njit(cache=True)
+def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev, pred256, pred16, dc,
+                tmp, cbuf, cws, j_stop):
+    """Exact J of a transformed Intra_16x16 candidate (:func:`transform_i16x16`, no RDOQ) in the bits that
+    differ between modes: weighted SSE + lambda * (ue(mb_type) + the luma residual). Reconstructs and
+    counts block by block; returns (J, coded_block_pattern luma), or (inf, -1) once a lower bound of J
+    reaches ``j_stop``: the blocks' distortion so far, the DC block, the shorter mb_type (cbp luma 0) and,
+    once an AC level is non-zero (cbp luma 15 then), every AC block's bits."""
+    cws[0] = 0
+    write_residual_block(cbuf, cws, lev[ROW_DC], 16, total_coeff_context(nz_y, 4 * mby, 4 * mbx, left, top))
+    r_dc = cws[0]
+    r_fixed = r_dc + bs.ue_bits(i16x16_mb_type(mode, cbp_c << 4))
+    r_ac = 0
+    any_ac = False
+    d = 0.0
+    for blk in range(16):
+        bx = BLK_X[blk]
+        by = BLK_Y[blk]
+        sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
+        recon4x4(rec, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], tmp)
+        d += weighted_sse(src, rec, w, y0 + 4 * by, x0 + 4 * bx, 4, 4)
+        cws[0] = 0
+        if write_luma_residual_block(cbuf, cws, lev, blk, MB_I16x16, nz_y, 4 * mbx + bx, 4 * mby + by,
+                                     bx > 0 or left, by > 0 or top) > 0:
+            any_ac = True
+        r_ac += cws[0]
+        if d + lam * (r_fixed + (r_ac if any_ac else 0)) >= j_stop:
+            return np.inf, -1
+    if not any_ac:
+        return d + lam * r_fixed, 0
+    return d + lam * (r_dc + r_ac + bs.ue_bits(i16x16_mb_type(mode, 15 | (cbp_c << 4)))), 15
+
+
+@njit(cache=True)
 def dc_only_sse(src, w, y0, x0, pred256, dc):
     """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
     each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
@@ -353,6 +386,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     order = np.empty(9, np.int64)
     i16cost = np.empty(4, np.float64)
     i16order = np.empty(4, np.int64)
+    lev_k16 = np.empty((ROW_DC + 1, 16), np.int32)  # the best Intra_16x16 mode so far (medium, full)
+    coefs_k16 = np.empty((16, 16), np.int32)
+    pred256_k16 = np.empty(256, np.int32)
+    dc_k16 = np.empty(16, np.int32)
     cbuf = np.zeros(1, np.uint8)
     cws = np.zeros(2, np.int64)  # counting back-end of the bit writer
     force_kind = opts[OPT_FORCE_KIND]
@@ -604,24 +641,36 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
 
         # ---- Intra_16x16 coding and the exact comparison with Intra_4x4
         if try16:
+            kept16 = False  # the chosen mode's transform and levels are in lev, coefs, pred256, dc already
             if force_i16 < 0 and effort != EFFORT_FAST and n16 > 1:
                 ncand = n16 if effort == EFFORT_FULL else min(n16, MEDIUM_I16_CANDIDATES)
                 best_m_j = np.inf
                 for ci in range(ncand):
                     m = i16order[ci]
-                    cl = code_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, lam, 0, dzr, nz_y, mbx,
-                                     mby, lev, pred256, pred, res, coefs, dcs, dc, tmp, up, save, cbuf, cws)
-                    # the bits that differ between the modes: mb_type and the luma residual (the chroma
-                    # mode, mb_qp_delta and chroma residual are the same for all)
-                    cws[0] = 0
-                    write_luma_residual(cbuf, cws, lev, MB_I16x16, cl, mbx, mby, left, top, nz_y)
-                    bits = cws[0] + bs.ue_bits(i16x16_mb_type(m, cl | (cbp_c << 4)))
-                    jm = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + lam * bits
+                    transform_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, dzr, lev, pred256, res,
+                                     coefs, dcs, dc)
+                    # compared on the bits that differ between the modes (mb_type and the luma residual;
+                    # the chroma mode, mb_qp_delta and chroma residual are the same for all)
+                    # a mode stops as soon as it cannot beat the best one so far
+                    jm, cl = cost_i16x16(srcY, Y, wY, y0, x0, m, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev,
+                                         pred256, pred, dc, tmp, cbuf, cws, best_m_j)
                     if jm < best_m_j:
                         best_m_j = jm
                         i16mode = m
-            transform_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs,
-                             dcs, dc)
+                        kept16 = True
+                        if ci < ncand - 1:  # a later candidate overwrites the working arrays
+                            lev_k16[:, :] = lev[:ROW_DC + 1]
+                            coefs_k16[:, :] = coefs
+                            pred256_k16[:] = pred256
+                            dc_k16[:] = dc
+                if kept16 and i16mode != i16order[ncand - 1]:
+                    lev[:ROW_DC + 1] = lev_k16
+                    coefs[:, :] = coefs_k16
+                    pred256[:] = pred256_k16
+                    dc[:] = dc_k16
+            if not kept16:
+                transform_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, dzr, lev, pred256, res,
+                                 coefs, dcs, dc)
             j_stop = np.inf
             if rdoq and best_kind == MB_I4x4:
                 # Intra_16x16 replaces Intra_4x4 only below best_j. With AC levels its J is at least that of the
