@@ -443,3 +443,56 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
     rec0 = rec.copy()
     recon_i16x16_blocks(rec0, 16, 16, pred256, lev0, qp, dc, i32(16), i32(16))
     assert dc_only_sse(src, w, 16, 16, pred256, dc) == weighted_sse(src, rec0, w, 16, 16, 16, 16)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3), cbp_c=st.integers(0, 2))
+def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, qp, mode, cbp_c):
+    """cost_i16x16 (the Intra_16x16 mode search at medium and full) returns the exact J of a candidate in
+    the bits that differ between modes: weighted SSE of the reconstruction + lambda * (ue(mb_type) + the
+    luma residual as the macroblock writer writes it). With a limit it either returns that same J (below
+    the limit) or gives up, and gives up only when the exact J reaches the limit."""
+    from minicodec import bitstream as bs
+    from minicodec.encoder.analyse import cost_i16x16, transform_i16x16
+    from minicodec.encoder.rdo import weighted_sse
+    from minicodec.macroblock import MB_I16x16, i16x16_mb_type, write_luma_residual
+    from minicodec.reconstruct import recon_i16x16_blocks
+    rng = np.random.default_rng(seed)
+    src = np.clip(rng.normal(128, 40, (32, 32)), 0, 255).astype(np.uint8)
+    src[16:, 16:] = np.clip(src[16:, 16:] * rng.uniform(0.05, 1.0) + rng.integers(0, 120), 0, 255)
+    w = rng.gamma(0.7, 1.0, (32, 32))
+    lam = _lam(qp)
+    i32 = lambda *s: np.zeros(s, np.int32)  # noqa: E731
+    base = src.copy()
+    base[16:, 16:] = 0
+    nz0 = rng.integers(0, 17, (8, 8)).astype(np.int32)
+
+    def run(j_stop):
+        rec = base.copy()
+        lev, pred256, coefs, dc = i32(27, 16), i32(256), i32(16, 16), i32(16)
+        nz_y = nz0.copy()
+        transform_i16x16(src, rec, w, 16, 16, mode, True, True, True, qp, 1.0, lev, pred256, i32(16), coefs,
+                         i32(16), dc)
+        j, cl = cost_i16x16(src, rec, w, 16, 16, mode, cbp_c, qp, lam, True, True, nz_y, 1, 1, lev, pred256,
+                            i32(16), dc, i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)
+        return j, cl, rec, lev, pred256, dc
+
+    j, cl, rec, lev, pred256, dc = run(np.inf)
+    # reference: the whole reconstruction from the levels, the writer's luma residual and mb_type
+    assert cl == (15 if np.any(lev[:16, 1:]) else 0)
+    ref = base.copy()
+    recon_i16x16_blocks(ref, 16, 16, pred256, lev, qp, dc, i32(16), i32(16))
+    np.testing.assert_array_equal(rec, ref)
+    cws = np.zeros(2, np.int64)
+    write_luma_residual(np.zeros(1, np.uint8), cws, lev, MB_I16x16, cl, 1, 1, True, True, nz0.copy())
+    bits = int(cws[0]) + bs.ue_bits(i16x16_mb_type(mode, cl | (cbp_c << 4)))
+    j_ref = weighted_sse(src, ref, w, 16, 16, 16, 16) + lam * bits
+    assert j == pytest.approx(j_ref, rel=1e-12)
+    for frac in (1e-9, 0.3, 0.7, 0.95, 0.999999, 1.000001, 2.0):
+        j2, cl2, *_ = run(j_ref * frac)
+        if j2 == np.inf:  # gave up: only when the exact J reaches the limit
+            assert cl2 == -1 and j_ref >= j_ref * frac * (1 - 1e-12)
+        else:  # otherwise the same J as without a limit (it may exceed the limit: the caller compares)
+            assert j2 == j and cl2 == cl
+    assert run(j_ref * 2.0)[0] == j                # a limit above J never stops it
+    assert run(j_ref * 1e-9)[0] == np.inf          # the DC block and mb_type alone reach a tiny limit

@@ -226,26 +226,18 @@ def recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, 
 
 
 @njit(cache=True)
-def code_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, lam, rdoq, dzr, nz_y, mbx, mby, lev, pred256,
-                pred16, res, coefs, dcs, dc, tmp, up, save, cbuf, cws):
-    """Code the luma of an Intra_16x16 macroblock in place; returns coded_block_pattern luma (0 or 15)."""
-    transform_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs, dcs, dc)
-    return recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred16, coefs,
-                        dc, tmp, up, save, cbuf, cws, np.inf)
-
-
-@njit(cache=True)
 def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev, pred256, pred16, dc,
                 tmp, cbuf, cws, j_stop):
     """Exact J of a transformed Intra_16x16 candidate (:func:`transform_i16x16`, no RDOQ) in the bits that
     differ between modes: weighted SSE + lambda * (ue(mb_type) + the luma residual). Reconstructs and
     counts block by block; returns (J, coded_block_pattern luma), or (inf, -1) once a lower bound of J
-    reaches ``j_stop``: the blocks' distortion so far, the DC block, the shorter mb_type (cbp luma 0) and,
-    once an AC level is non-zero (cbp luma 15 then), every AC block's bits."""
+    reaches ``j_stop``: the blocks' distortion so far, the DC block and the mb_type of cbp luma 0 or, once
+    an AC level is non-zero (cbp luma 15 then), that of cbp luma 15 and every AC block's bits so far."""
     cws[0] = 0
     write_residual_block(cbuf, cws, lev[ROW_DC], 16, total_coeff_context(nz_y, 4 * mby, 4 * mbx, left, top))
     r_dc = cws[0]
     r_fixed = r_dc + bs.ue_bits(i16x16_mb_type(mode, cbp_c << 4))
+    r_with_ac = r_dc + bs.ue_bits(i16x16_mb_type(mode, 15 | (cbp_c << 4)))
     r_ac = 0
     any_ac = False
     d = 0.0
@@ -260,11 +252,11 @@ def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx,
                                      bx > 0 or left, by > 0 or top) > 0:
             any_ac = True
         r_ac += cws[0]
-        if d + lam * (r_fixed + (r_ac if any_ac else 0)) >= j_stop:
+        if d + lam * (r_with_ac + r_ac if any_ac else r_fixed) >= j_stop:
             return np.inf, -1
     if not any_ac:
         return d + lam * r_fixed, 0
-    return d + lam * (r_dc + r_ac + bs.ue_bits(i16x16_mb_type(mode, 15 | (cbp_c << 4)))), 15
+    return d + lam * (r_with_ac + r_ac), 15
 
 
 @njit(cache=True)
