@@ -496,3 +496,83 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
             assert j2 == j and cl2 == cl
     assert run(j_ref * 2.0)[0] == j                # a limit above J never stops it
     assert run(j_ref * 1e-9)[0] == np.inf          # the DC block and mb_type alone reach a tiny limit
+
+
+def _i4x4_reference_choices(src, planes, modes, w, qp):
+    """Exhaustive reference for the Intra_4x4 search at full effort without RDOQ: walk every 4x4 block in
+    decoding order, predict it with each allowed mode from the final reconstruction (``planes``, deblocking
+    off), code it with the plain quantiser and weigh J = weighted SSE + lambda * (residual bits + mode
+    bits); return the first mode of least J of every block (raster of blocks) and the encoder's modes."""
+    from minicodec.cavlc import write_residual_block
+    from minicodec.encoder.analyse import deadzone
+    from minicodec.intra_pred import i4x4_mode_allowed, pred4x4
+    from minicodec.macroblock import BLK_X, BLK_Y, block_neighbours, total_coeff_context
+    from minicodec.reconstruct import recon4x4
+    from minicodec.transform import forward4x4, quant4x4
+    H, W = src.shape
+    mb_h, mb_w = H // 16, W // 16
+    lam = _lam(qp)
+    nz = np.zeros((H // 4, W // 4), np.int32)
+    ipred = np.zeros((H // 4, W // 4), np.int32)
+    got = np.zeros((H // 4, W // 4), np.int32)
+    want = np.zeros((H // 4, W // 4), np.int32)
+    i32 = lambda *s: np.zeros(s, np.int32)  # noqa: E731
+    for mby in range(mb_h):
+        for mbx in range(mb_w):
+            left, top = mbx > 0, mby > 0
+            topright, topleft = top and mbx < mb_w - 1, top and left
+            for blk in range(16):
+                bx, by = int(BLK_X[blk]), int(BLK_Y[blk])
+                gx, gy = 4 * mbx + bx, 4 * mby + by
+                a, b, c, d = block_neighbours(bx, by, blk, left, top, topright, topleft)
+                pm = min(ipred[gy, gx - 1], ipred[gy - 1, gx]) if a and b else 2
+                nc = total_coeff_context(nz, gy, gx, a, b)
+                best, best_j, best_tc = -1, np.inf, 0
+                for m in range(9):
+                    if not i4x4_mode_allowed(m, a, b, d):
+                        continue
+                    pred = i32(16)
+                    pred4x4(planes, 4 * gy, 4 * gx, m, a, b, c, d, pred)
+                    res = (src[4 * gy:4 * gy + 4, 4 * gx:4 * gx + 4].astype(np.int32).ravel() - pred)
+                    coef, lev = i32(16), i32(16)
+                    forward4x4(res.astype(np.int32), coef)
+                    quant4x4(coef, qp, 0, deadzone(w, 4 * gy, 4 * gx, 4, 1.0), lev)
+                    rec = planes.copy()
+                    recon4x4(rec, 4 * gy, 4 * gx, pred, lev, qp, 0, 0, i32(16))
+                    cws = np.zeros(2, np.int64)
+                    tc = write_residual_block(np.zeros(1, np.uint8), cws, lev, 16, nc)
+                    e = (src[4 * gy:4 * gy + 4, 4 * gx:4 * gx + 4].astype(float)
+                         - rec[4 * gy:4 * gy + 4, 4 * gx:4 * gx + 4])
+                    j = float((w[4 * gy:4 * gy + 4, 4 * gx:4 * gx + 4] * e * e).sum()) \
+                        + lam * (int(cws[0]) + (1 if m == pm else 4))
+                    if j < best_j * (1 - 1e-12):  # a tie within rounding goes to the first mode, as in the encoder
+                        best, best_j, best_tc = m, j, tc
+                want[gy, gx] = best
+                got[gy, gx] = modes[mby, mbx, blk]
+                ipred[gy, gx] = modes[mby, mbx, blk]  # the encoder's choice drives the next predictions
+                nz[gy, gx] = best_tc if best == modes[mby, mbx, blk] else nz[gy, gx]
+    return want, got
+
+
+@pytest.mark.parametrize("qp", [16, 30, 40])
+@pytest.mark.parametrize("kind", ["photo", "flat-and-photo", "steps"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_full_effort_intra4x4_modes_match_an_exhaustive_reference(qp, kind, weighted):
+    """Every Intra_4x4 mode chosen at full effort (RDOQ off) is the mode of least exact J among all allowed
+    modes of its block, recomputed plainly; covers the candidates skipped because their bits alone cost
+    too much and the blocks whose neighbours are all equal (one candidate coded for all nine)."""
+    rng = np.random.default_rng(qp)
+    src = np.ascontiguousarray(data.camera()[200:248, 240:288])
+    if kind == "flat-and-photo":
+        src = src.copy()
+        src[:24, :] = 117  # flat neighbourhoods above and left of textured blocks
+        src[:, :20] = 117
+    elif kind == "steps":  # piecewise-flat: equal neighbours, then edges
+        src = np.kron(rng.integers(60, 200, (3, 3)), np.ones((16, 16))).astype(np.uint8)
+        src[20:28, 5:40] += 9
+    w = _weights(src.shape, qp) if weighted else np.ones(src.shape)
+    enc = minicodec.encode(src, qp=qp, effort="full", rdoq=False, deblock=False, force_mb_type="I4x4",
+                           weights=w if weighted else None)
+    assert np.all(enc.mb_type == 0)
+    want, got = _i4x4_reference_choices(src, enc.planes[0], enc.mb_i4x4_modes, w, qp)
+    np.testing.assert_array_equal(got, want)

@@ -157,17 +157,43 @@ def _weight_scale(w, y0, x0, n):
 
 
 @njit(cache=True, inline="always")
-def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
-                    up, save, cbuf, cws):
-    """Predict (from the block's neighbours ``edges``, :func:`edges4x4`), transform, quantise (RDOQ
-    optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
-    pred4x4_edges(edges, mode, a, b, pred)
+def residual_quant4x4(src, w, y0, x0, pred, qp, dzr, lev_row, res, coef):
+    """Transform and quantise the residual of the 4x4 block at (y0, x0) against ``pred``: the
+    coefficients in ``coef``, the scan-order levels in ``lev_row``."""
     for y in range(4):
         for x in range(4):
             res[4 * y + x] = np.int32(src[y0 + y, x0 + x]) - pred[4 * y + x]
     forward4x4(res, coef)
     quant4x4(coef, qp, 0, deadzone(w, y0, x0, 4, dzr), lev_row)
     _clamp_levels(lev_row, 0, 16)
+
+
+@njit(cache=True, inline="always")
+def _flat_edges(e, left, top, topleft):
+    """True if every neighbour an allowed Intra_4x4 mode reads (the tuple of :func:`edges4x4`) has the
+    same value: then all nine predictors (8.3.1.2) give that value everywhere, their 2- and 3-tap
+    filters included."""
+    v = e[5] if top else e[3]
+    if top:
+        for k in range(5, 13):
+            if e[k] != v:
+                return False
+    if left:
+        for k in range(4):
+            if e[k] != v:
+                return False
+        if top and topleft and e[4] != v:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
+                    up, save, cbuf, cws):
+    """Predict (from the block's neighbours ``edges``, :func:`edges4x4`), transform, quantise (RDOQ
+    optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
+    pred4x4_edges(edges, mode, a, b, pred)
+    residual_quant4x4(src, w, y0, x0, pred, qp, dzr, lev_row, res, coef)
     if rdoq:
         rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
     else:
@@ -426,6 +452,9 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
+                d_cb = weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8)
+                if d_cb + lam * bs.ue_bits(m) >= best_cj:
+                    continue  # Cb and the mode's bits alone cost as much as the best mode so far
                 dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
@@ -433,8 +462,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 # exact chroma bits: intra_chroma_pred_mode + the chroma residual with its cbp
                 cws[0] = 0
                 write_chroma_residual(cbuf, cws, lev, cc << 4, mbx, mby, left, top, nz_c)
-                jc = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8)
-                      + lam * (cws[0] + bs.ue_bits(m)))
+                jc = d_cb + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8) + lam * (cws[0] + bs.ue_bits(m))
                 if jc < best_cj:
                     best_cj = jc
                     cmode = m
@@ -563,15 +591,27 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                             break
                     if effort != EFFORT_FAST and n > 1:
                         ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I4_CANDIDATES)
+                        if _flat_edges(edges, a, b, d):
+                            # every allowed mode predicts the same block, so only their mode bits differ:
+                            # the predicted mode wins (the first in order when lambda is 0)
+                            if lam > 0 and i4x4_mode_allowed(pm, a, b, d):
+                                order[0] = pm
+                            ncand = 1
                         best_s = np.inf
+                        m_rec = -1  # the candidate whose reconstruction the picture holds
                         for ci in range(ncand):
                             m = order[ci]
-                            code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m, a, b, qp, lam, nc, 0, dzr, lev[blk],
-                                            pred, res, coef, tmp, up, save, cbuf, cws)
+                            pred4x4_edges(edges, m, a, b, pred)
+                            residual_quant4x4(srcY, wY, by0, bx0, pred, qp, dzr, lev[blk], res, coef)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
+                            r = cws[0] + (1 if m == pm else 4)
+                            if lam * r >= best_s:
+                                continue  # its bits alone cost as much as the best so far (D >= 0)
+                            recon4x4(Y, by0, bx0, pred, lev[blk], qp, 0, 0, tmp)
+                            m_rec = m
                             dm = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4)
-                            s = dm + lam * (cws[0] + (1 if m == pm else 4))
+                            s = dm + lam * r
                             if s < best_s:
                                 best_s = s
                                 m_best = m
@@ -585,7 +625,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     pred[:] = pred_b
                     coef[:] = coef_b
                     lev[blk, :] = lev_b
-                    if m_best != order[ncand - 1]:  # the picture holds the last candidate's reconstruction
+                    if m_best != m_rec:  # the picture holds another candidate's reconstruction
                         recon4x4(Y, by0, bx0, pred, lev[blk], qp, 0, 0, tmp)
                     if rdoq:
                         rdoq_block(srcY, Y, wY, by0, bx0, pred, coef, qp, 0, 0, nc, lam, lev[blk], up, save, tmp,
