@@ -374,7 +374,6 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     pred256 = np.empty(256, np.int32)
     pred64 = np.empty(64, np.int32)
     res = np.empty(16, np.int32)
-    srcb = np.empty(16, np.int32)
     coef = np.empty(16, np.int32)
     coefs = np.empty((16, 16), np.int32)
     tmp = np.empty(16, np.int32)
@@ -402,6 +401,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     hs_c = np.empty((2, 4, 16), np.int32)
     habs_c = np.empty((2, 4), np.int64)
     order = np.empty(9, np.int64)
+    rank = np.empty(9, np.int64)
+    ranked = np.empty(9, np.int64)
     i16cost = np.empty(4, np.float64)
     i16order = np.empty(4, np.int64)
     lev_k16 = np.empty((ROW_DC + 1, 16), np.int32)  # the best Intra_16x16 mode so far (medium, full)
@@ -561,42 +562,50 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
                 else:
                     n = 0
-                    sc = _weight_scale(wY, by0, bx0, 4) if effort != EFFORT_FULL else 0.0
-                    for y in range(4):
-                        for x in range(4):
-                            srcb[4 * y + x] = srcY[by0 + y, bx0 + x]
-                    kb = 4 * by + bx  # raster index of the block's source Hadamard
                     for m in range(9):
-                        costs[m] = np.inf
-                        if not i4x4_mode_allowed(m, a, b, d):
-                            continue
-                        n += 1
-                        if effort == EFFORT_FULL:
-                            costs[m] = 0.0
-                            continue
-                        pred4x4_edges(edges, m, a, b, pred)
-                        if I4_FLAT[m] >= 0:
-                            st = satd_flat_block(hs16[kb], habs16[kb], pred, 0, 4, I4_FLAT[m])
+                        if i4x4_mode_allowed(m, a, b, d):
+                            order[n] = m  # the allowed modes in increasing order
+                            n += 1
+                    # with all neighbours equal, every allowed mode predicts the same block and only the
+                    # mode bits differ: the predicted mode wins (the first allowed one when lambda is 0)
+                    flat = n > 1 and _flat_edges(edges, a, b, d)
+                    if flat and lam > 0 and i4x4_mode_allowed(pm, a, b, d):
+                        order[0] = pm
+                    if effort != EFFORT_FULL:  # rank by weighted SATD + lambda_sad * mode bits
+                        sc = _weight_scale(wY, by0, bx0, 4)
+                        kb = 4 * by + bx  # raster index of the block's source Hadamard
+                        for ci in range(1 if flat else n):
+                            m = order[ci]
+                            pred4x4_edges(edges, m, a, b, pred)
+                            if I4_FLAT[m] >= 0:
+                                st = satd_flat_block(hs16[kb], habs16[kb], pred, 0, 4, I4_FLAT[m])
+                            else:
+                                for y in range(4):
+                                    for x in range(4):
+                                        res[4 * y + x] = np.int32(srcY[by0 + y, bx0 + x]) - pred[4 * y + x]
+                                st = satd4x4(res)
+                            costs[ci] = _finite(sc * st + lam_sad * (1 if m == pm else 4))
+                        if effort == EFFORT_FAST or flat:  # the least cost, the first of equals
+                            k = 0
+                            for ci in range(1, 1 if flat else n):
+                                if costs[ci] < costs[k]:
+                                    k = ci
+                            m_best = order[k]
+                            order[0] = m_best
+                            costs[0] = costs[k]
                         else:
-                            for i in range(16):
-                                res[i] = srcb[i] - pred[i]
-                            st = satd4x4(res)
-                        costs[m] = _finite(sc * st + lam_sad * (1 if m == pm else 4))
-                    _sort_small(costs, order, 9)
+                            _sort_small(costs, rank, n)
+                            for ci in range(n):
+                                ranked[ci] = order[rank[ci]]
+                            order[:n] = ranked[:n]
                     m_best = order[0]
                     if effort == EFFORT_FAST:
-                        sat4 += costs[m_best]
+                        sat4 += costs[0]
                         if force_kind == -1 and sat4 > FAST_I4_ABORT * sat16:
                             aborted = True  # x264-style early termination: Intra_16x16 is clearly better
                             break
                     if effort != EFFORT_FAST and n > 1:
-                        ncand = n if effort == EFFORT_FULL else min(n, MEDIUM_I4_CANDIDATES)
-                        if _flat_edges(edges, a, b, d):
-                            # every allowed mode predicts the same block, so only their mode bits differ:
-                            # the predicted mode wins (the first in order when lambda is 0)
-                            if lam > 0 and i4x4_mode_allowed(pm, a, b, d):
-                                order[0] = pm
-                            ncand = 1
+                        ncand = 1 if flat else (n if effort == EFFORT_FULL else min(n, MEDIUM_I4_CANDIDATES))
                         best_s = np.inf
                         m_rec = -1  # the candidate whose reconstruction the picture holds
                         for ci in range(ncand):
