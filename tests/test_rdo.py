@@ -403,8 +403,8 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
         rec[15, 16:], rec[16:, 15] = src[15, 16:], src[16:, 15]  # neighbours reconstructed exactly
         lev, pred256, coefs, dc = i32(27, 16), i32(256), i32(16, 16), i32(16)
         nz_y = np.full((8, 8), 3, np.int32)
-        transform_i16x16(src, rec, w, 16, 16, mode, True, True, True, qp, -1.0, lev, pred256, i32(16), coefs,
-                         i32(16), dc)
+        transform_i16x16(src, rec, 16, 16, mode, True, True, True, qp, np.full(17, 1 / 3), lev, pred256, i32(16),
+                         coefs, i32(16), dc)
         cl = recon_i16x16(src, rec, w, 16, 16, qp, lam, 2, True, True, nz_y, 1, 1, lev, pred256, i32(16), coefs,
                           dc, i32(16), i32(16), i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)
         return cl, rec, lev, nz_y, pred256, dc
@@ -453,7 +453,7 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
     luma residual as the macroblock writer writes it). With a limit it either returns that same J (below
     the limit) or gives up, and gives up only when the exact J reaches the limit."""
     from minicodec import bitstream as bs
-    from minicodec.encoder.analyse import cost_i16x16, transform_i16x16
+    from minicodec.encoder.analyse import cost_i16x16, deadzone, transform_i16x16
     from minicodec.encoder.rdo import weighted_sse
     from minicodec.macroblock import MB_I16x16, i16x16_mb_type, write_luma_residual
     from minicodec.reconstruct import recon_i16x16_blocks
@@ -466,12 +466,15 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
     base = src.copy()
     base[16:, 16:] = 0
     nz0 = rng.integers(0, 17, (8, 8)).astype(np.int32)
+    # the dead zones that follow the weights (raster 4x4 blocks, then the 16x16 for the DC)
+    dz_y = np.array([deadzone(w, 16 + 4 * (k >> 2), 16 + 4 * (k & 3), 4, 1.0) for k in range(16)]
+                    + [deadzone(w, 16, 16, 16, 1.0)])
 
     def run(j_stop):
         rec = base.copy()
         lev, pred256, coefs, dc = i32(27, 16), i32(256), i32(16, 16), i32(16)
         nz_y = nz0.copy()
-        transform_i16x16(src, rec, w, 16, 16, mode, True, True, True, qp, 1.0, lev, pred256, i32(16), coefs,
+        transform_i16x16(src, rec, 16, 16, mode, True, True, True, qp, dz_y, lev, pred256, i32(16), coefs,
                          i32(16), dc)
         j, cl = cost_i16x16(src, rec, w, 16, 16, mode, cbp_c, qp, lam, True, True, nz_y, 1, 1, lev, pred256,
                             i32(16), dc, i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)

@@ -89,9 +89,20 @@ DEADZONE_INTRA = 1.0 / 3.0
 DEADZONE_MIN = -64.0
 
 
+@njit(cache=True, inline="always")
+def _mean_weight(w, y0, x0, n):
+    """Mean of the n x n weights at (y0, x0), summed row by row."""
+    s = 0.0
+    for y in range(y0, y0 + n):
+        for x in range(x0, x0 + n):
+            s += w[y, x]
+    return s / (n * n)
+
+
 @njit(cache=True)
 def deadzone(w, y0, x0, n, ratio):
-    """Rounding offset of the quantiser for the n x n block at (y0, x0) when no RDOQ runs.
+    """Rounding offset of the quantiser for the n x n block at (y0, x0) when no RDOQ runs
+    (:func:`deadzone_of_mean` of its mean weight).
 
     Lowering a level by one saves some bits dR and adds w * dx^2 of distortion; the level is worth
     keeping above ``1/2 - lambda dR / (2 w Qstep^2)`` steps. H.264's lambda / Qstep^2 is constant, so
@@ -100,11 +111,12 @@ def deadzone(w, y0, x0, n, ratio):
     DEADZONE_MIN), narrower where they are high. ``ratio < 0``: always 1/3 (RDOQ decides instead)."""
     if ratio < 0:
         return DEADZONE_INTRA
-    s = 0.0
-    for y in range(y0, y0 + n):
-        for x in range(x0, x0 + n):
-            s += w[y, x]
-    wm = s / (n * n)
+    return deadzone_of_mean(_mean_weight(w, y0, x0, n), ratio)
+
+
+@njit(cache=True, inline="always")
+def deadzone_of_mean(wm, ratio):
+    """The dead zone of :func:`deadzone` for a block of mean weight ``wm`` (ratio >= 0)."""
     if wm <= 0.0:
         return DEADZONE_MIN
     r = ratio / wm
@@ -146,25 +158,31 @@ def _few_unit_levels(lev, rows, most):
     return n <= most
 
 
-@njit(cache=True)
-def _weight_scale(w, y0, x0, n):
-    """sqrt of the mean weight of an n x n block: scales SATD (an amplitude) like D scales with w."""
-    s = 0.0
-    for y in range(y0, y0 + n):
-        for x in range(x0, x0 + n):
-            s += w[y, x]
-    return np.sqrt(s / (n * n))
+@njit(cache=True, inline="always")
+def mb_weight_means(wY, wCb, wCr, y0, x0, cy0, cx0, wm_y, wm_c):
+    """Mean weights of a macroblock's regions, each summed row by row as :func:`deadzone` sums them:
+    wm_y[k] of luma 4x4 block k (raster order), wm_y[16] of the 16x16 luma; wm_c[c, b] of chroma 4x4 block
+    b of component c, wm_c[c, 4] of its 8x8. Their square roots scale SATD (an amplitude) as the weights
+    scale D; they set the dead zones when no RDOQ runs."""
+    for k in range(16):
+        wm_y[k] = _mean_weight(wY, y0 + 4 * (k >> 2), x0 + 4 * (k & 3), 4)
+    wm_y[16] = _mean_weight(wY, y0, x0, 16)
+    for b in range(4):
+        wm_c[0, b] = _mean_weight(wCb, cy0 + 4 * (b >> 1), cx0 + 4 * (b & 1), 4)
+        wm_c[1, b] = _mean_weight(wCr, cy0 + 4 * (b >> 1), cx0 + 4 * (b & 1), 4)
+    wm_c[0, 4] = _mean_weight(wCb, cy0, cx0, 8)
+    wm_c[1, 4] = _mean_weight(wCr, cy0, cx0, 8)
 
 
 @njit(cache=True, inline="always")
-def residual_quant4x4(src, w, y0, x0, pred, qp, dzr, lev_row, res, coef):
+def residual_quant4x4(src, y0, x0, pred, qp, dz, lev_row, res, coef):
     """Transform and quantise the residual of the 4x4 block at (y0, x0) against ``pred``: the
     coefficients in ``coef``, the scan-order levels in ``lev_row``."""
     for y in range(4):
         for x in range(4):
             res[4 * y + x] = np.int32(src[y0 + y, x0 + x]) - pred[4 * y + x]
     forward4x4(res, coef)
-    quant4x4(coef, qp, 0, deadzone(w, y0, x0, 4, dzr), lev_row)
+    quant4x4(coef, qp, 0, dz, lev_row)
     _clamp_levels(lev_row, 0, 16)
 
 
@@ -188,12 +206,12 @@ def _flat_edges(e, left, top, topleft):
 
 
 @njit(cache=True, inline="always")
-def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dzr, lev_row, pred, res, coef, tmp,
+def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dz, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
     """Predict (from the block's neighbours ``edges``, :func:`edges4x4`), transform, quantise (RDOQ
     optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
     pred4x4_edges(edges, mode, a, b, pred)
-    residual_quant4x4(src, w, y0, x0, pred, qp, dzr, lev_row, res, coef)
+    residual_quant4x4(src, y0, x0, pred, qp, dz, lev_row, res, coef)
     if rdoq:
         rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
     else:
@@ -202,7 +220,7 @@ def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, d
 
 
 @njit(cache=True)
-def transform_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, dzr, lev, pred256, res, coefs, dcs, dc):
+def transform_i16x16(src, rec, y0, x0, mode, left, top, topleft, qp, dz_y, lev, pred256, res, coefs, dcs, dc):
     """Intra_16x16 luma up to its residual blocks: prediction, the sixteen forward transforms (kept in
     ``coefs`` for RDOQ), the AC levels, the DC Hadamard, its levels ``lev[ROW_DC]`` and their inverse ``dc``."""
     pred16x16(rec, y0, x0, mode, left, top, topleft, pred256)
@@ -215,9 +233,9 @@ def transform_i16x16(src, rec, w, y0, x0, mode, left, top, topleft, qp, dzr, lev
         forward4x4(res, coefs[blk])
         dcs[4 * BLK_Y[blk] + BLK_X[blk]] = coefs[blk, 0]
         lev[blk, 0] = 0
-        quant4x4(coefs[blk], qp, 1, deadzone(w, y0 + by, x0 + bx, 4, dzr), lev[blk])
+        quant4x4(coefs[blk], qp, 1, dz_y[4 * BLK_Y[blk] + BLK_X[blk]], lev[blk])
         _clamp_levels(lev[blk], 1, 16)
-    forward_luma_dc(dcs, qp, deadzone(w, y0, x0, 16, dzr), lev[ROW_DC])
+    forward_luma_dc(dcs, qp, dz_y[16], lev[ROW_DC])
     _clamp_levels(lev[ROW_DC], 0, 16)
     inverse_luma_dc(lev[ROW_DC], qp, dc)
 
@@ -301,7 +319,7 @@ def dc_only_sse(src, w, y0, x0, pred256, dc):
 
 
 @njit(cache=True)
-def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx, mby, lev,
+def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c, nz_c, mbx, mby, lev,
                 pred64, pred16, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws):
     """Code one chroma component (prediction, 2x2 DC, AC; RDOQ on AC optional) and reconstruct it in place.
     Returns (DC non-zeros, AC non-zeros)."""
@@ -316,9 +334,9 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
         dcc[b] = coefs[b, 0]
         row = lev[ROW_CAC + 4 * c + b]
         row[0] = 0
-        quant4x4(coefs[b], cqp, 1, deadzone(w, y0 + by, x0 + bx, 4, dzr), row)
+        quant4x4(coefs[b], cqp, 1, dz_c[b], row)
         _clamp_levels(row, 1, 16)
-    forward_chroma_dc(dcc, cqp, deadzone(w, y0, x0, 8, dzr), lev[ROW_CDC + c])
+    forward_chroma_dc(dcc, cqp, dz_c[4], lev[ROW_CDC + c])
     _clamp_levels(lev[ROW_CDC + c], 0, 4)
     inverse_chroma_dc(lev[ROW_CDC + c], cqp, dcv)
     ac = 0
@@ -418,6 +436,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     effort = opts[OPT_EFFORT]
     rdoq = opts[OPT_RDOQ]  # 0 off, 1 drop-block only, 2 full
     dzr = -1.0 if rdoq else lam_factor / 0.85  # without RDOQ the dead zone follows the weights
+    wm_y = np.ones(17)  # mean weights of the macroblock's regions (mb_weight_means) and their dead zones
+    wm_c = np.ones((2, 5))
+    dz_y = np.full(17, DEADZONE_INTRA)
+    dz_c = np.full((2, 5), DEADZONE_INTRA)
+    need_means = effort != EFFORT_FULL or dzr >= 0  # SATD scales, or dead zones that follow the weights
     prev_qp = slice_qp
     for addr in range(first_mb, last_mb):
         mby = addr // mb_w
@@ -438,6 +461,14 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         elif dq < -26:
             dq += 52
         lev[:, :] = 0
+        if need_means:
+            mb_weight_means(wY, wCb, wCr, y0, x0, cy0, cx0, wm_y, wm_c)
+            if dzr >= 0:
+                for k in range(17):
+                    dz_y[k] = deadzone_of_mean(wm_y[k], dzr)
+                for k in range(5):
+                    dz_c[0, k] = deadzone_of_mean(wm_c[0, k], dzr)
+                    dz_c[1, k] = deadzone_of_mean(wm_c[1, k], dzr)
         mb_start = ws[0]
         in_buf = IN_BUF_NONE  # which candidate the slice's writer holds after mb_start
 
@@ -450,13 +481,13 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             for m in range(4):
                 if not chroma_mode_allowed(m, left, top, topleft):
                     continue
-                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
+                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[0], nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
                 d_cb = weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8)
                 if d_cb + lam * bs.ue_bits(m) >= best_cj:
                     continue  # Cb and the mode's bits alone cost as much as the best mode so far
-                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dzr, nz_c,
+                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[1], nz_c,
                                        mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
                 cc = 2 if an0 + an1 > 0 else (1 if dn0 + dn1 > 0 else 0)
@@ -470,8 +501,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         else:
             cmode = 0
             best_s = np.inf
-            sc_b = _weight_scale(wCb, cy0, cx0, 8)
-            sc_r = _weight_scale(wCr, cy0, cx0, 8)
+            sc_b = np.sqrt(wm_c[0, 4])
+            sc_r = np.sqrt(wm_c[1, 4])
             source_hadamards(srcCb, cy0, cx0, 8, res, hs_c[0], habs_c[0])
             source_hadamards(srcCr, cy0, cx0, 8, res, hs_c[1], habs_c[1])
             for m in range(4):
@@ -492,10 +523,10 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 if s < best_s:
                     best_s = s
                     cmode = m
-        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx,
-                                 mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
-        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dzr, nz_c, mbx,
-                                 mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
+        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[0],
+                                 nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
+        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[1],
+                                 nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
         cbp_c = 2 if acn0 + acn1 > 0 else (1 if dcn0 + dcn1 > 0 else 0)
         dist_c = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8))
 
@@ -517,7 +548,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
             if force_i16 >= 0:
                 i16mode = force_i16 if i16x16_mode_allowed(force_i16, left, top, topleft) else 2
             else:
-                sc = _weight_scale(wY, y0, x0, 16)
+                sc = np.sqrt(wm_y[16])
                 if effort != EFFORT_FULL:
                     source_hadamards(srcY, y0, x0, 16, res, hs16, habs16)
                     have_hs = True
@@ -555,6 +586,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 pm = predicted_intra4x4_mode(ipred, gy, gx, a, b)
                 by0 = y0 + 4 * by
                 bx0 = x0 + 4 * bx
+                kb = 4 * by + bx  # raster index: the block's source Hadamard, mean weight, dead zone
                 nc = total_coeff_context(nz_y, gy, gx, a, b)
                 edges = edges4x4(Y, by0, bx0, a, b, c, d)  # every candidate predicts from these
                 searched = False  # candidates coded and compared by exact J (medium, full)
@@ -572,8 +604,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     if flat and lam > 0 and i4x4_mode_allowed(pm, a, b, d):
                         order[0] = pm
                     if effort != EFFORT_FULL:  # rank by weighted SATD + lambda_sad * mode bits
-                        sc = _weight_scale(wY, by0, bx0, 4)
-                        kb = 4 * by + bx  # raster index of the block's source Hadamard
+                        sc = np.sqrt(wm_y[kb])
                         for ci in range(1 if flat else n):
                             m = order[ci]
                             pred4x4_edges(edges, m, a, b, pred)
@@ -611,7 +642,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                         for ci in range(ncand):
                             m = order[ci]
                             pred4x4_edges(edges, m, a, b, pred)
-                            residual_quant4x4(srcY, wY, by0, bx0, pred, qp, dzr, lev[blk], res, coef)
+                            residual_quant4x4(srcY, by0, bx0, pred, qp, dz_y[kb], lev[blk], res, coef)
                             cws[0] = 0
                             write_residual_block(cbuf, cws, lev[blk], 16, nc)
                             r = cws[0] + (1 if m == pm else 4)
@@ -641,7 +672,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                                    cbuf, cws, rdoq, best_d + lam * best_r, best_r)
                     tc = _count_nonzero(lev[blk], 0, 16)
                 else:
-                    tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dzr,
+                    tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dz_y[kb],
                                          lev[blk], pred, res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
@@ -688,7 +719,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 best_m_j = np.inf
                 for ci in range(ncand):
                     m = i16order[ci]
-                    transform_i16x16(srcY, Y, wY, y0, x0, m, left, top, topleft, qp, dzr, lev, pred256, res,
+                    transform_i16x16(srcY, Y, y0, x0, m, left, top, topleft, qp, dz_y, lev, pred256, res,
                                      coefs, dcs, dc)
                     # compared on the bits that differ between the modes (mb_type and the luma residual;
                     # the chroma mode, mb_qp_delta and chroma residual are the same for all)
@@ -710,7 +741,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                     pred256[:] = pred256_k16
                     dc[:] = dc_k16
             if not kept16:
-                transform_i16x16(srcY, Y, wY, y0, x0, i16mode, left, top, topleft, qp, dzr, lev, pred256, res,
+                transform_i16x16(srcY, Y, y0, x0, i16mode, left, top, topleft, qp, dz_y, lev, pred256, res,
                                  coefs, dcs, dc)
             j_stop = np.inf
             if rdoq and best_kind == MB_I4x4:
