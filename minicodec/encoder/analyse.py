@@ -320,15 +320,16 @@ def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx,
 def dc_only_sse(src, w, y0, x0, pred256, dc):
     """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
     each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
-    Sums in :func:`weighted_sse`'s order, so it equals that of the reconstruction to the last bit."""
-    d = 0.0
+    Sums in :func:`weighted_sse`'s order (four column lanes), so it equals that of the reconstruction to
+    the last bit."""
+    d = np.zeros(4)
     for y in range(16):
         for x in range(16):
             v = pred256[16 * y + x] + ((dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6)
             v = 0 if v < 0 else (255 if v > 255 else v)
             e = np.float64(src[y0 + y, x0 + x]) - np.float64(v)
-            d += w[y0 + y, x0 + x] * e * e
-    return d
+            d[x & 3] += w[y0 + y, x0 + x] * e * e
+    return (d[0] + d[1]) + (d[2] + d[3])
 
 
 @njit(cache=True)

@@ -22,7 +22,7 @@ from numba import njit
 from ..cavlc import MAX_LEVEL, write_residual_block
 from ..reconstruct import recon4x4
 from ..transform import QUANT_MF, ZIGZAG
-from .rdo import weighted_sse
+from .rdo import weighted_sse, weighted_sse_pred4x4
 
 _ZEROS = np.zeros(16, np.int32)
 _NORM = np.array([4.0, 10.0, 4.0, 10.0])
@@ -57,11 +57,7 @@ def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_
     if not nz:
         return j_keep
     if first == 0 or dc == 0:
-        d = 0.0
-        for y in range(4):
-            for x in range(4):
-                e = np.float64(src[y0 + y, x0 + x]) - np.float64(pred[4 * y + x])
-                d += w[y0 + y, x0 + x] * e * e
+        d = weighted_sse_pred4x4(src, pred, w, y0, x0)
         cws[0] = 0
         write_residual_block(cbuf, cws, _ZEROS, 16 - first, nc)
         j_drop = d + lam * cws[0]
