@@ -30,6 +30,8 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
 * Variants: weights + weight-derived QP map (``aq="weights"``); tau sweep (0 = the main run); probe sweep
   (importance recomputed and timed for each; 64 = the main run); the other efforts (SSE and FP-RDO both
   re-run at that effort).
+* Trade-off table: BD fPSNR against BD PSNR-Y for each SSE/IDSE mix tau, with and without the QP map, and
+  per image the setting of most fPSNR gain whose PSNR-Y cost stays within PSNR_COST_GOAL.
 
 Threads: NUMBA_NUM_THREADS=1 and torch.set_num_threads(1) for all timings.
 """
@@ -62,6 +64,11 @@ import common as c  # noqa: E402
 
 QPS = (22, 27, 32, 37, 42)
 TAUS = (0.0, 0.25, 1.0, 4.0)
+#: the trade-off table: SSE/IDSE mix tau, each without and with the weight-derived QP map (aq="weights")
+FRONTIER_TAUS = (0.25, 1.0, 2.0, 4.0, 8.0)
+QUICK_FRONTIER_TAUS = (1.0, 4.0)
+#: the PSNR-Y cost (BD-rate, %) under which the trade-off table names the best setting (issue 4's goal)
+PSNR_COST_GOAL = 2.0
 #: tau of the main run: fprdo.importance's default (what a user gets), kept in step with the library
 MAIN_TAU = inspect.signature(__import__("fprdo").importance).parameters["tau"].default
 PROBES = (8, 16, 64, 256)
@@ -353,6 +360,17 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["curves"][f"tau_{tau:g}"] = curve
         variant(f"tau {tau:g}", "tau", curve, imp_time=t_imp, tau=tau, face_contrast=face_contrast(w[0], ref["mask"]))
 
+    # trade-off: each tau without and with the QP map (curves measured above are reused)
+    res["frontier"] = []
+    for tau in plan["frontier_taus"]:
+        w = fprdo.postprocess(raw, tau=tau)
+        for aq in (None, "weights"):
+            key = ("fp" if tau == MAIN_TAU else f"tau_{tau:g}") if aq is None else \
+                ("fp_aq" if tau == MAIN_TAU else f"tau_{tau:g}_aq")
+            if key not in res["curves"]:
+                res["curves"][key] = ex.measure(img, ref, w, E, aq=aq, extra_models=extra)
+            res["frontier"].append({"tau": tau, "aq": aq, "bd": curve_bds(sse, res["curves"][key])})
+
     # probe sweep: importance recomputed and timed for each (64 is the main run)
     maps = {MAIN_PROBES: (w_main, t_imp)}
     for k in plan["probes"]:
@@ -583,7 +601,29 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
                                 aligns="llrrrrrrrrrl"))
     lines.append("")
 
-    # 3: per QP
+    # 3: trade-off between feature PSNR and PSNR-Y
+    rows = []
+    for r in results:
+        best = None
+        for f_ in r.get("frontier", []):
+            b = f_["bd"]
+            rows.append([r["name"], f"{f_['tau']:g}", "weights" if f_["aq"] else "-", na(b["fpsnr"]),
+                         na(b["dfpsnr_db"]), na(b["psnr_y"]), na(b["dpsnr_y_db"])])
+            if num(b["fpsnr"]) is not None and num(b["psnr_y"]) is not None and b["psnr_y"] <= PSNR_COST_GOAL \
+                    and (best is None or b["fpsnr"] < best["bd"]["fpsnr"]):
+                best = f_
+        r["frontier_best"] = best
+    if rows:
+        lines.append(f"Trade-off: SSE/IDSE mix tau x QP map (aq), BD-rates in % vs SSE-RDO at effort {E}")
+        lines.append(c.format_table(["image", "tau", "aq", "BD fPSNR %", "dB", "BD PSNR-Y %", "dB"], rows, "lllrrrr"))
+        for r in results:
+            b = r["frontier_best"]
+            lines.append(f"{r['name']}: most fPSNR gain with PSNR-Y cost <= +{PSNR_COST_GOAL:g} %: " + (
+                "none" if b is None else f"tau {b['tau']:g}, aq {b['aq'] or 'off'}: BD fPSNR {na(b['bd']['fpsnr'])} %, "
+                f"BD PSNR-Y {na(b['bd']['psnr_y'])} %"))
+        lines.append("")
+
+    # 4: per QP
     rows = []
     for r in results:
         cv = r["curves"]
@@ -686,6 +726,7 @@ def main(argv=None):
 
     plan = {"aq": True,
             "taus": QUICK_TAUS if args.quick else TAUS,
+            "frontier_taus": QUICK_FRONTIER_TAUS if args.quick else FRONTIER_TAUS,
             "probes": QUICK_PROBES if args.quick else PROBES,
             "efforts": () if (args.quick or args.no_effort_variants) else EFFORTS}
     nq = len(args.qps)
@@ -694,6 +735,8 @@ def main(argv=None):
                  + 2 * sum(e != args.effort for e in plan["efforts"]) + int(args.hed)) * nq
     per_image += nq * (1 + sum(e != args.effort for e in plan["efforts"]))      # timings
     per_image += 1 + sum(k != MAIN_PROBES for k in plan["probes"]) + int(args.hed)  # importance runs
+    done = {MAIN_TAU: 2, **{t: 1 for t in plan["taus"] if t != MAIN_TAU}}  # curves the trade-off reuses
+    per_image += nq * sum(2 - done.get(t, 0) for t in plan["frontier_taus"])
 
     model = fx.load("mtcnn")
     hed_model = fx.load("hed") if args.hed else None
