@@ -13,6 +13,12 @@ Effort (``opts[OPT_EFFORT]``):
               are coded and compared by exact J = D + lambda * R.
     2 full:   every allowed Intra_4x4 mode of every block, every Intra_16x16 mode and every chroma mode
               is coded and compared by exact J, in coding order with real reconstructed neighbours.
+A candidate is left unfinished only when it provably cannot win, so the choice is the exhaustive one:
+when all neighbours of a 4x4 block are equal every Intra_4x4 mode predicts the same block (only the
+mode bits differ); an Intra_4x4 candidate whose bits alone cost the best J so far is not reconstructed;
+Intra_16x16 candidates and the final Intra_16x16 RDOQ stop once a lower bound of their J reaches the
+best one; a chroma mode whose Cb part reaches the best J skips Cr. ``bench/stream_digest.py`` checks
+that such shortcuts change no stream.
 At every effort the macroblock type (Intra_16x16 / Intra_4x4 / I_PCM) is chosen by exact J; an
 Intra_16x16 macroblock whose luma AC levels are few and all +-1 is also weighed with them all dropped
 (coded_block_pattern luma 0, which no per-block decision can reach). With
