@@ -165,32 +165,27 @@ def _few_unit_levels(lev, rows, most):
 
 
 @njit(cache=True, inline="always")
-def mb_weight_means(wY, wCb, wCr, y0, x0, cy0, cx0, wm_y, wm_c):
-    """Mean weights of a macroblock's regions: wm_y[k] of luma 4x4 block k (raster order; summed row by
-    row, as :func:`deadzone` sums), wm_y[16] of the 16x16 luma (from the block sums); wm_c[c, b] of chroma
-    4x4 block b of component c, wm_c[c, 4] of its 8x8. Their square roots scale SATD (an amplitude) as
-    the weights scale D; they set the dead zones when no RDOQ runs. The blocks' sums are independent
-    chains of additions, so they overlap; one row-major sum of 256 weights would be one long chain."""
+def _block_means(w, y0, x0, nb, out):
+    """Mean weights of the nb x nb 4x4 blocks of the region at (y0, x0) into out[0:nb*nb] (raster order,
+    each summed row by row as :func:`deadzone` sums); returns the region's mean, from the blocks' means."""
     t = 0.0
-    for k in range(16):
-        s = 0.0
-        for y in range(y0 + 4 * (k >> 2), y0 + 4 * (k >> 2) + 4):
-            for x in range(x0 + 4 * (k & 3), x0 + 4 * (k & 3) + 4):
-                s += wY[y, x]
-        wm_y[k] = s / 16.0
-        t += s
-    wm_y[16] = t / 256.0
-    for c in range(2):
-        w = wCb if c == 0 else wCr
-        t = 0.0
-        for b in range(4):
-            s = 0.0
-            for y in range(cy0 + 4 * (b >> 1), cy0 + 4 * (b >> 1) + 4):
-                for x in range(cx0 + 4 * (b & 1), cx0 + 4 * (b & 1) + 4):
-                    s += w[y, x]
-            wm_c[c, b] = s / 16.0
-            t += s
-        wm_c[c, 4] = t / 64.0
+    for k in range(nb * nb):
+        m = _mean_weight(w, y0 + 4 * (k // nb), x0 + 4 * (k % nb), 4)
+        out[k] = m
+        t += m
+    return t / (nb * nb)
+
+
+@njit(cache=True, inline="always")
+def mb_weight_means(wY, wCb, wCr, y0, x0, cy0, cx0, wm_y, wm_c):
+    """Mean weights of a macroblock's regions: wm_y[k] of luma 4x4 block k (raster order), wm_y[16] of the
+    16x16 luma; wm_c[c, b] of chroma 4x4 block b of component c, wm_c[c, 4] of its 8x8 (:func:`_block_means`).
+    Their square roots scale SATD (an amplitude) as the weights scale D; they set the dead zones when no
+    RDOQ runs. The blocks' sums are independent chains of additions, so they overlap; one row-major sum of
+    256 weights would be one long chain."""
+    wm_y[16] = _block_means(wY, y0, x0, 4, wm_y)
+    wm_c[0, 4] = _block_means(wCb, cy0, cx0, 2, wm_c[0])
+    wm_c[1, 4] = _block_means(wCr, cy0, cx0, 2, wm_c[1])
 
 
 @njit(cache=True, inline="always")
