@@ -85,7 +85,7 @@ def block_neighbours(bx, by, blk, left, top, topright, topleft):
     return a, b, c, d
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def total_coeff_context(nz, gy, gx, avail_a, avail_b):
     """nC from the TotalCoeff of the left (A) and upper (B) blocks (9.2.1)."""
     if avail_a and avail_b:
@@ -97,7 +97,7 @@ def total_coeff_context(nz, gy, gx, avail_a, avail_b):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def predicted_intra4x4_mode(ipred, gy, gx, avail_a, avail_b):
     """predIntra4x4PredMode (8.3.1.1): DC if A or B is unavailable, else the smaller of their modes."""
     if not (avail_a and avail_b):
@@ -126,7 +126,7 @@ def i16x16_mb_type(i16mode, cbp):
     return 1 + i16mode + 4 * (cbp >> 4) + (12 if (cbp & 15) != 0 else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def write_intra4x4_mode(buf, ws, mode, predicted):
     """prev_intra4x4_pred_mode_flag and rem_intra4x4_pred_mode (7.3.5.1, 8.3.1.1)."""
     if mode == predicted:
@@ -135,7 +135,7 @@ def write_intra4x4_mode(buf, ws, mode, predicted):
         bs.put_bits(buf, ws, mode if mode < predicted else mode - 1, 4)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def write_luma_residual_block(buf, ws, lev, blk, kind, nz_y, gx, gy, avail_a, avail_b):
     """One luma 4x4 block's residual_block(): 16 levels, or 15 AC levels for Intra_16x16."""
     nc = total_coeff_context(nz_y, gy, gx, avail_a, avail_b)
@@ -147,15 +147,8 @@ def write_luma_residual_block(buf, ws, lev, blk, kind, nz_y, gx, gy, avail_a, av
     return tc
 
 
-@njit(cache=True)
-def write_luma_residual(buf, ws, lev, kind, cbp, mbx, mby, left, top, nz_y):
-    """Luma part of residual() (7.3.5.3): the Intra16x16DCLevel block for Intra_16x16, then the 4x4 blocks
-    of the 8x8 quadrants that coded_block_pattern marks. Updates nz_y for the macroblock."""
-    gx0 = 4 * mbx
-    gy0 = 4 * mby
-    if kind == MB_I16x16:
-        nc = total_coeff_context(nz_y, gy0, gx0, left, top)
-        write_residual_block(buf, ws, lev[ROW_DC], 16, nc)
+@njit(cache=True, inline="always")
+def _write_luma_blocks(buf, ws, lev, kind, cbp, gx0, gy0, left, top, nz_y):
     for blk in range(16):
         gx = gx0 + BLK_X[blk]
         gy = gy0 + BLK_Y[blk]
@@ -164,6 +157,21 @@ def write_luma_residual(buf, ws, lev, kind, cbp, mbx, mby, left, top, nz_y):
                                       BLK_X[blk] > 0 or left, BLK_Y[blk] > 0 or top)
         else:
             nz_y[gy, gx] = 0
+
+
+@njit(cache=True)
+def write_luma_residual(buf, ws, lev, kind, cbp, mbx, mby, left, top, nz_y):
+    """Luma part of residual() (7.3.5.3): the Intra16x16DCLevel block for Intra_16x16, then the 4x4 blocks
+    of the 8x8 quadrants that coded_block_pattern marks. Updates nz_y for the macroblock. (One loop per
+    macroblock kind, so that each writes its blocks with a constant number of coefficients.)"""
+    gx0 = 4 * mbx
+    gy0 = 4 * mby
+    if kind == MB_I16x16:
+        nc = total_coeff_context(nz_y, gy0, gx0, left, top)
+        write_residual_block(buf, ws, lev[ROW_DC], 16, nc)
+        _write_luma_blocks(buf, ws, lev, MB_I16x16, cbp, gx0, gy0, left, top, nz_y)
+    else:
+        _write_luma_blocks(buf, ws, lev, MB_I4x4, cbp, gx0, gy0, left, top, nz_y)
 
 
 @njit(cache=True)
