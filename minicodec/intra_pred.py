@@ -23,7 +23,7 @@ I16_MODE_NAMES = ("V", "H", "DC", "Plane")
 CHROMA_MODE_NAMES = ("DC", "H", "V", "Plane")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def i4x4_mode_allowed(mode, left, top, topleft):
     """Whether Intra4x4PredMode ``mode`` only uses available neighbours (8.3.1.2)."""
     if mode == I4_V or mode == I4_DDL or mode == I4_VL:
@@ -35,7 +35,7 @@ def i4x4_mode_allowed(mode, left, top, topleft):
     return left and top and topleft  # DDR, VR, HD
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def i16x16_mode_allowed(mode, left, top, topleft):
     """Whether Intra16x16PredMode (or, with chroma numbering mapped by the caller) is usable (8.3.3)."""
     if mode == I16_V:
@@ -47,7 +47,7 @@ def i16x16_mode_allowed(mode, left, top, topleft):
     return left and top and topleft
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def chroma_mode_allowed(mode, left, top, topleft):
     """Whether intra_chroma_pred_mode is usable (8.3.4)."""
     if mode == CHROMA_DC:
@@ -59,7 +59,7 @@ def chroma_mode_allowed(mode, left, top, topleft):
     return left and top and topleft
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def edges4x4(plane, y0, x0, left, top, topright, topleft):
     """The 13 neighbours of the 4x4 block at (y0, x0) as a tuple e (no heap allocation):
     e[3 - y] = p[-1, y] for y = -1..3 and e[5 + x] = p[x, -1] for x = -1..7, so that both index

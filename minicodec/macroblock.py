@@ -61,7 +61,7 @@ def mb_neighbours(mb_slice, mb_w, mbx, mby, cur_slice):
     return left, top, topright, topleft
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def block_neighbours(bx, by, blk, left, top, topright, topleft):
     """Availability of the left / top / top-right / top-left samples of luma 4x4 block ``blk`` at
     (bx, by) inside a macroblock whose neighbours are as given (6.4.11.4; top-right inside the

@@ -132,7 +132,7 @@ def deadzone_of_mean(wm, ratio):
     return dz if dz > DEADZONE_MIN else DEADZONE_MIN
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _clamp_levels(lev_row, n0, n1):
     for k in range(n0, n1):
         if lev_row[k] > MAX_LEVEL:
@@ -141,7 +141,7 @@ def _clamp_levels(lev_row, n0, n1):
             lev_row[k] = -MAX_LEVEL
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _count_nonzero(lev_row, n0, n1):
     n = 0
     for k in range(n0, n1):
@@ -373,7 +373,7 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
     return _count_nonzero(lev[ROW_CDC + c], 0, 4), ac
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _finite(x):
     """Rank NaN (weights so large the cost overflowed) after every real cost, before disallowed modes."""
     return x if x == x and x < 1e300 else 1e300
