@@ -63,7 +63,7 @@ MEDIUM_I16_CANDIDATES = 2
 #: photos at QPs 22-37 against the earlier band (0.7, 1.5): (0.85, 1.2) is 6-9 % faster for +0.2 % BD-rate;
 #: deciding by SATD alone (1.0, 1.0) 11-18 % faster for +1.5 %; the cost is all on the FAST_I16_SKIP side
 FAST_I4_ABORT = 1.2
-FAST_I16_SKIP = 0.85
+FAST_I16_SKIP = 0.8
 I16_MODE_BITS_ESTIMATE = 8
 #: The final Intra_16x16 coding stops when a lower bound of its J exceeds Intra_4x4's J by this factor (a margin
 #: far above the rounding of the sums, so the stop never changes a decision)
