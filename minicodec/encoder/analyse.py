@@ -60,8 +60,9 @@ MEDIUM_I16_CANDIDATES = 2
 #: Fast effort compares SATD costs before coding: Intra_4x4 is abandoned once its partial cost exceeds
 #: FAST_I4_ABORT x the Intra_16x16 cost, and Intra_16x16 is not coded when Intra_4x4 costs less than
 #: FAST_I16_SKIP x it. Between the two, both are coded and compared by exact J. Measured on the six bench
-#: photos at QPs 22-37 against the earlier band (0.7, 1.5): (0.85, 1.2) is 6-9 % faster for +0.2 % BD-rate;
-#: deciding by SATD alone (1.0, 1.0) 11-18 % faster for +1.5 %; the cost is all on the FAST_I16_SKIP side
+#: photos at QPs 22-37 against the earlier band (0.7, 1.5): (0.8, 1.2) is 4-10 % faster for +0.05 % BD-rate;
+#: (0.85, 1.2) 6-9 % for +0.2 %, and it put the weights' time overhead above 3 % on coffee; deciding by SATD
+#: alone (1.0, 1.0) 11-18 % faster for +1.5 %. The BD-rate cost is all on the FAST_I16_SKIP side
 FAST_I4_ABORT = 1.2
 FAST_I16_SKIP = 0.8
 I16_MODE_BITS_ESTIMATE = 8
