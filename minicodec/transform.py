@@ -93,14 +93,15 @@ def inverse4x4_add(d, plane, y0, x0, pred):
         r1 = (g1 + g2 + 32) >> 6
         r2 = (g1 - g2 + 32) >> 6
         r3 = (g0 - g3 + 32) >> 6
-        plane[y0, x0 + x] = _clip(pred[x] + r0)
-        plane[y0 + 1, x0 + x] = _clip(pred[4 + x] + r1)
-        plane[y0 + 2, x0 + x] = _clip(pred[8 + x] + r2)
-        plane[y0 + 3, x0 + x] = _clip(pred[12 + x] + r3)
+        plane[y0, x0 + x] = clip1(pred[x] + r0)
+        plane[y0 + 1, x0 + x] = clip1(pred[4 + x] + r1)
+        plane[y0 + 2, x0 + x] = clip1(pred[8 + x] + r2)
+        plane[y0 + 3, x0 + x] = clip1(pred[12 + x] + r3)
 
 
 @njit(cache=True)
-def _clip(v):
+def clip1(v):
+    """Clip1Y / Clip1C of 5.7 for 8-bit samples: v clipped to 0..255."""
     return 0 if v < 0 else (255 if v > 255 else v)
 
 

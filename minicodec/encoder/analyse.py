@@ -38,7 +38,7 @@ from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW
                           i16x16_mb_type, mb_neighbours, predicted_intra4x4_mode, total_coeff_context,
                           write_chroma_residual, write_luma_residual_block, write_macroblock)
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
-from ..transform import chroma_qp, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
+from ..transform import chroma_qp, clip1, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
 from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_block, satd_flat_pred, satd_region, \
     source_hadamards, weighted_sse
@@ -327,14 +327,22 @@ def dc_only_sse(src, w, y0, x0, pred256, dc):
     each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
     Sums in :func:`weighted_sse`'s order (four column lanes), so it equals that of the reconstruction to
     the last bit."""
-    d = np.zeros(4)
+    d0 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
     for y in range(16):
-        for x in range(16):
-            v = pred256[16 * y + x] + ((dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6)
-            v = 0 if v < 0 else (255 if v > 255 else v)
-            e = np.float64(src[y0 + y, x0 + x]) - np.float64(v)
-            d[x & 3] += w[y0 + y, x0 + x] * e * e
-    return (d[0] + d[1]) + (d[2] + d[3])
+        for x in range(0, 16, 4):
+            add = (dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6
+            e0 = np.float64(src[y0 + y, x0 + x]) - np.float64(clip1(pred256[16 * y + x] + add))
+            e1 = np.float64(src[y0 + y, x0 + x + 1]) - np.float64(clip1(pred256[16 * y + x + 1] + add))
+            e2 = np.float64(src[y0 + y, x0 + x + 2]) - np.float64(clip1(pred256[16 * y + x + 2] + add))
+            e3 = np.float64(src[y0 + y, x0 + x + 3]) - np.float64(clip1(pred256[16 * y + x + 3] + add))
+            d0 += w[y0 + y, x0 + x] * e0 * e0
+            d1 += w[y0 + y, x0 + x + 1] * e1 * e1
+            d2 += w[y0 + y, x0 + x + 2] * e2 * e2
+            d3 += w[y0 + y, x0 + x + 3] * e3 * e3
+    return (d0 + d1) + (d2 + d3)
 
 
 @njit(cache=True)
