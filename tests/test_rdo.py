@@ -273,6 +273,21 @@ def test_hadamard4x4_sums_to_satd(r):
     assert h[0] == r.sum()  # DC first
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(0, 4))
+def test_weighted_sse_pred4x4_equals_weighted_sse_bit_for_bit(seed, y0, x0):
+    """RDOQ's drop-block distortion (weighted_sse_pred4x4, the block reconstructed as its prediction) is
+    the same float as weighted_sse of a picture holding that prediction, so the two costs compare exactly."""
+    from minicodec.encoder.rdo import weighted_sse, weighted_sse_pred4x4
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, 256, (8, 8)).astype(np.uint8)
+    pred = rng.integers(0, 256, 16).astype(np.int32)
+    w = rng.gamma(0.5, 2.0, (8, 8))  # uneven weights: the summation order shows in the last bits
+    rec = rng.integers(0, 256, (8, 8)).astype(np.uint8)
+    rec[y0:y0 + 4, x0:x0 + 4] = pred.reshape(4, 4)
+    assert weighted_sse_pred4x4(src, pred, w, y0, x0) == weighted_sse(src, rec, w, y0, x0, 4, 4)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_flat_prediction_satd_equals_satd_region(seed):
     """V / H / DC predictions (16x16 and chroma) get their SATD from the source's Hadamards: the
