@@ -88,6 +88,15 @@ def edges4x4(plane, y0, x0, left, top, topright, topleft):
 
 
 @njit(cache=True)
+def edges4x4_into(plane, y0, x0, left, top, topright, topleft, e):
+    """:func:`edges4x4` written into the int32 array ``e[0:13]``. The encoder predicts from an array:
+    indexing a tuple with a run-time index compiles to a switch with an IndexError exit, and such an
+    exit keeps Numba from pruning the reference counting of :func:`pred4x4_edges`' array arguments."""
+    (e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11],
+     e[12]) = edges4x4(plane, y0, x0, left, top, topright, topleft)
+
+
+@njit(cache=True)
 def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
     """Intra_4x4 prediction of the block at (y0, x0) into out[16] (8.3.1.2.1-8.3.1.2.9)."""
     pred4x4_edges(edges4x4(plane, y0, x0, left, top, topright, topleft), mode, left, top, out)
@@ -95,8 +104,8 @@ def pred4x4(plane, y0, x0, mode, left, top, topright, topleft, out):
 
 @njit(cache=True)
 def pred4x4_edges(e, mode, left, top, out):
-    """Intra_4x4 prediction from the neighbour tuple of :func:`edges4x4` (the encoder gathers the
-    neighbours once and tries every mode)."""
+    """Intra_4x4 prediction from the 13 neighbours ``e`` of :func:`edges4x4` (a tuple) or
+    :func:`edges4x4_into` (an array: the encoder gathers the neighbours once and tries every mode)."""
     if mode == I4_V:
         for y in range(4):
             for x in range(4):
@@ -185,6 +194,10 @@ def pred4x4_edges(e, mode, left, top, out):
                 else:
                     v = (e[k] + 2 * e[k - 1] + e[k - 2] + 2) >> 2
                 out[4 * y + x] = v
+    # Numba releases an array after its last use. Using both arrays here, after the branches, puts the two
+    # releases in one block, where its refcount pruning pairs them with the increments on entry; otherwise
+    # both stay, as atomic operations, on every call. (Returns 13 + 16.)
+    return len(e) + len(out)
 
 
 @njit(cache=True)

@@ -276,6 +276,7 @@ KINDS = ["random", "extreme", "smooth"]
 def test_pred4x4_matches_reference(kind):
     rng = np.random.default_rng(4 + KINDS.index(kind))
     out = np.empty(16, np.int32)
+    edges = np.empty(13, np.int32)
     checked = 0
     for trial in range(60):
         for left, top, topleft, topright in itertools.product([False, True], repeat=4):
@@ -301,6 +302,13 @@ def test_pred4x4_matches_reference(kind):
                 ip.pred4x4(base, y0, x0, mode, left, top, topright, topleft, out)
                 np.testing.assert_array_equal(out.reshape(4, 4), ref,
                                               err_msg=f"mode {mode} L{left} T{top} TR{topright} TL{topleft}")
+                # the encoder's path: neighbours gathered into an array, then the same predictor
+                edges[:] = -999
+                ip.edges4x4_into(base, y0, x0, left, top, topright, topleft, edges)
+                out[:] = -999
+                ip.pred4x4_edges(edges, mode, left, top, out)
+                np.testing.assert_array_equal(out.reshape(4, 4), ref,
+                                              err_msg=f"array: mode {mode} L{left} T{top} TR{topright} TL{topleft}")
                 checked += 1
     assert checked > 1000
 

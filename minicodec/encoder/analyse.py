@@ -32,7 +32,7 @@ from numba import njit
 
 from .. import bitstream as bs
 from ..cavlc import MAX_BLOCK_BITS, MAX_LEVEL, write_residual_block
-from ..intra_pred import (chroma_mode_allowed, edges4x4, i4x4_mode_allowed, i16x16_mode_allowed,
+from ..intra_pred import (chroma_mode_allowed, edges4x4_into, i4x4_mode_allowed, i16x16_mode_allowed,
                           pred4x4_edges, pred16x16, pred_chroma)
 from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW_CDC, ROW_DC, block_neighbours,
                           i16x16_mb_type, mb_neighbours, predicted_intra4x4_mode, total_coeff_context,
@@ -206,7 +206,7 @@ def residual_quant4x4(src, y0, x0, pred, qp, dz, lev_row, res, coef):
 
 @njit(cache=True, inline="always")
 def _flat_edges(e, left, top, topleft):
-    """True if every neighbour an allowed Intra_4x4 mode reads (the tuple of :func:`edges4x4`) has the
+    """True if every neighbour an allowed Intra_4x4 mode reads (:func:`edges4x4_into`) has the
     same value: then all nine predictors (8.3.1.2) give that value everywhere, their 2- and 3-tap
     filters included."""
     v = e[5] if top else e[3]
@@ -226,7 +226,7 @@ def _flat_edges(e, left, top, topleft):
 @njit(cache=True, inline="always")
 def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dz, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
-    """Predict (from the block's neighbours ``edges``, :func:`edges4x4`), transform, quantise (RDOQ
+    """Predict (from the block's neighbours ``edges``, :func:`edges4x4_into`), transform, quantise (RDOQ
     optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
     pred4x4_edges(edges, mode, a, b, pred)
     residual_quant4x4(src, y0, x0, pred, qp, dz, lev_row, res, coef)
@@ -416,6 +416,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     i4modes = np.zeros(16, np.int32)
     pcm = np.zeros(384, np.int32)
     pred = np.empty(16, np.int32)
+    edges = np.empty(13, np.int32)  # the neighbours of the current 4x4 block (edges4x4_into)
     pred256 = np.empty(256, np.int32)
     pred64 = np.empty(64, np.int32)
     res = np.empty(16, np.int32)
@@ -615,7 +616,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
                 bx0 = x0 + 4 * bx
                 kb = 4 * by + bx  # raster index: the block's source Hadamard, mean weight, dead zone
                 nc = total_coeff_context(nz_y, gy, gx, a, b)
-                edges = edges4x4(Y, by0, bx0, a, b, c, d)  # every candidate predicts from these
+                edges4x4_into(Y, by0, bx0, a, b, c, d, edges)  # every candidate predicts from these
                 searched = False  # candidates coded and compared by exact J (medium, full)
                 if force_i4 >= 0:
                     m_best = force_i4 if i4x4_mode_allowed(force_i4, a, b, d) else 2
