@@ -345,51 +345,85 @@ def ffmpeg_decode(data: bytes, decoder: str = "h264", width: int | None = None, 
 
 
 _MB_ROW = re.compile(r"^\[h264 @ (0x[0-9a-fA-F]+)\] (.*)$")
+_MB_TABLE_ROW = re.compile(r"^\s*(\d+) (\S.*)$")   # "  16 I  i  P  " (the column header row has no letter)
+MB_TYPES_ATTEMPTS = 4
 
 
-def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT) -> list[np.ndarray]:
+class GarbledLogError(FFmpegError):
+    """FFmpeg's ``-debug mb_type`` log could not be read back: a message from another thread landed inside
+    a table (FFmpeg prints each macroblock of a row with its own av_log call)."""
+
+
+def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT,
+                    attempts: int = MB_TYPES_ATTEMPTS) -> list[np.ndarray]:
     """Macroblock types as FFmpeg's native decoder parsed them (``-debug mb_type``), one (mb rows, mb cols)
     array of single characters per picture: 'i' Intra4x4, 'I' Intra16x16, 'P' I_PCM (other letters for
     inter types). Only the last decoder instance is read (FFmpeg also decodes while probing), and of it only
     as many pictures as FFmpeg output: the main decoder can be allocated where the probing one was, and
-    then both print under one address."""
-    _, err = run_ffmpeg(["-threads", "1", "-debug", "mb_type", "-f", "h264", "-i", "-", "-map", "0:v:0",
-                         "-f", "null", "-"], bytes(data), timeout, loglevel="repeat+debug")
-    return parse_mb_types(err)
+    then both print under one address.
+
+    FFmpeg's other threads log while the decoder prints, and a table row is many av_log calls, so a row can
+    come out cut or with foreign text inside; :func:`parse_mb_types` detects that and FFmpeg is run again,
+    up to ``attempts`` times, before GarbledLogError is raised."""
+    for attempt in range(attempts):
+        _, err = run_ffmpeg(["-threads", "1", "-debug", "mb_type", "-f", "h264", "-i", "-", "-map", "0:v:0",
+                             "-f", "null", "-"], bytes(data), timeout, loglevel="repeat+debug")
+        try:
+            return parse_mb_types(err)
+        except GarbledLogError:
+            if attempt == attempts - 1:
+                raise
+    raise ValueError("attempts must be >= 1")
+
+
+def _check_row(content: str, addr: str, y: int) -> None:
+    """A table row is one "%c%c%c" per macroblock: type letter, segmentation ('+', '-', '|' or ' '),
+    interlace ('=' or ' ')."""
+    if len(content) % 3 or any(content[k] == " " or content[k + 1] not in "+-| " or content[k + 2] not in "= "
+                               for k in range(0, len(content), 3)):
+        raise GarbledLogError(f"mb_type row {y} of decoder {addr} is garbled: {content!r}")
 
 
 def parse_mb_types(err: str) -> list[np.ndarray]:
-    """The tables of :func:`ffmpeg_mb_types` from FFmpeg's log ``err``."""
-    blocks: list[tuple[str, list[str]]] = []   # (decoder address, rows)
-    cur = None
+    """The tables of :func:`ffmpeg_mb_types` from FFmpeg's log ``err``.
+
+    A table is the run of rows 0, 16, 32, ... printed under one decoder address; a row numbered 0 starts
+    the next picture, so a lost "New frame" line costs nothing. Raises GarbledLogError when the log cannot
+    be trusted: a row cut or mixed with other text, rows out of sequence, tables of different sizes, or
+    fewer tables than the pictures FFmpeg reported."""
+    tables: list[tuple[str, list[str]]] = []   # (decoder address, row contents)
+    open_table: dict[str, list[str]] = {}      # address -> its table being filled
     for line in err.splitlines():
         m = _MB_ROW.match(line)
         if not m:
-            continue  # other threads' messages can land in the middle of a table
+            continue
         addr, body = m.groups()
-        if body.startswith("New frame"):
-            cur = (addr, [])
-            blocks.append(cur)
-            continue
-        if cur is None or cur[0] != addr:
-            continue
-        row = re.match(r"^\s*\d+ (\S.*)$", body)   # "  16 I  i  P  " (the header row has no letter)
-        if row:
-            cur[1].append(row.group(1))
-        elif cur[1]:
-            cur = None  # the decoder moved on: end of this picture's table
-    if not blocks:
+        row = _MB_TABLE_ROW.match(body)
+        if not row:
+            continue   # "New frame", the column header, or the decoder's other messages
+        y, content = int(row.group(1)), row.group(2)
+        _check_row(content, addr, y)
+        if y == 0:
+            open_table[addr] = []
+            tables.append((addr, open_table[addr]))
+        rows = open_table.get(addr)
+        if rows is None or y != 16 * len(rows):
+            raise GarbledLogError(f"mb_type row {y} of decoder {addr} is out of sequence")
+        rows.append(content)
+    if not tables:
         return []
-    last = blocks[-1][0]
-    out = []
-    for addr, rows in blocks:
-        if addr != last or not rows:
-            continue
-        ncol = max(len(r.rstrip()) + 2 for r in rows) // 3
-        out.append(np.array([[r[3 * k] if 3 * k < len(r) else " " for k in range(ncol)] for r in rows]))
+    last = tables[-1][0]
+    mine = [rows for addr, rows in tables if addr == last]
+    if len({len(rows) for rows in mine}) != 1 or len({len(r) for rows in mine for r in rows}) != 1:
+        raise GarbledLogError(f"decoder {last} printed tables or rows of different sizes (some were cut)")
+    out = [np.array([[r[k] for k in range(0, len(r), 3)] for r in rows]) for rows in mine]
     counts = re.findall(r"frame=\s*(\d+)", err)   # the final progress line: pictures output
-    if counts and 0 < int(counts[-1]) < len(out):
-        out = out[-int(counts[-1]):]
+    if counts:
+        n = int(counts[-1])
+        if n > len(out):
+            raise GarbledLogError(f"FFmpeg output {n} pictures but only {len(out)} tables were read")
+        if 0 < n < len(out):
+            out = out[-n:]
     return out
 
 

@@ -342,3 +342,55 @@ def test_mb_type_tables_when_the_probing_decoder_address_is_reused():
     # distinct addresses: the last decoder's tables, whatever the count says
     log2 = "\n".join(table("0xa", "I") + table("0xb", "i") + ["frame=    1 fps=0.0"])
     assert [t.tolist() for t in o.parse_mb_types(log2)] == [[["i", "i"], ["i", "i"]]]
+
+
+def _mb_log(addr, tables, frames=None):
+    """A -debug mb_type log: each table a list of row strings of letters."""
+    lines = []
+    for rows in tables:
+        lines += [f"[h264 @ {addr}] New frame, type: I", f"[h264 @ {addr}]     0  "]
+        lines += [f"[h264 @ {addr}] {16 * y:3d} " + "".join(f"{c}  " for c in r) for y, r in enumerate(rows)]
+    if frames is not None:
+        lines.append(f"frame=    {frames} fps=0.0")
+    return "\n".join(lines)
+
+
+def test_mb_type_tables_do_not_need_the_new_frame_lines():
+    """A row numbered 0 starts a picture: a "New frame" line swallowed by another thread's message costs
+    nothing."""
+    log = _mb_log("0xa", [["iI", "Ii"], ["PP", "iI"]], frames=2).replace("] New frame, type: I", "] x", 1)
+    log = log.replace("[h264 @ 0xa] New frame", "    Pixel formats: yuv420pNew frame")
+    assert [t.tolist() for t in o.parse_mb_types(log)] == [[["i", "I"], ["I", "i"]], [["P", "P"], ["i", "I"]]]
+
+
+@pytest.mark.parametrize("damage", ["cut row", "foreign text in a row", "lost row", "lost last row",
+                                    "lost table"])
+def test_garbled_mb_type_logs_are_rejected(damage):
+    good = _mb_log("0xa", [["iI", "Ii"], ["PP", "iI"]], frames=2)
+    lines = good.split("\n")
+    row16 = next(i for i, l in enumerate(lines) if l.startswith("[h264 @ 0xa]  16 "))
+    if damage == "cut row":        # another thread's message ended the line after one macroblock
+        lines[row16:row16 + 1] = [lines[row16][:-3], "[dec:h264 @ 0xb] Starting thread...", "[h264 @ 0xa] i  "]
+    elif damage == "foreign text in a row":
+        lines[row16] = lines[row16][:-3] + "Filter 'out' formats:"
+    elif damage == "lost row":     # the row's first call followed another thread's unfinished line
+        lines[row16 - 1] = "    Color ranges: unknown tv pc" + lines[row16 - 1][len("[h264 @ 0xa]"):]
+    elif damage == "lost last row":
+        del lines[len(lines) - 2]
+    else:
+        lines = lines[:len(lines) // 2] + [lines[-1]]
+    with pytest.raises(o.GarbledLogError):
+        o.parse_mb_types("\n".join(lines))
+    assert len(o.parse_mb_types(good)) == 2
+
+
+def test_ffmpeg_mb_types_runs_ffmpeg_again_on_a_garbled_log(monkeypatch):
+    good = _mb_log("0xa", [["iI"]], frames=1)
+    garbled = good.replace("i  I  ", "i  Filter")
+    logs = [garbled, garbled, good]
+    monkeypatch.setattr(o, "run_ffmpeg", lambda *a, **k: (b"", logs.pop(0)))
+    assert [t.tolist() for t in o.ffmpeg_mb_types(b"stream")] == [[["i", "I"]]]
+    assert not logs
+    logs[:] = [garbled] * 2
+    with pytest.raises(o.GarbledLogError):
+        o.ffmpeg_mb_types(b"stream", attempts=2)
