@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from .. import bitstream as bs
+from ..borrow import borrowed, keep_alive
 from ..cavlc import MAX_BLOCK_BITS, MAX_LEVEL, write_residual_block
 from ..intra_pred import (chroma_mode_allowed, edges4x4_into, i4x4_mode_allowed, i16x16_mode_allowed,
                           pred4x4_edges, pred16x16, pred_chroma)
@@ -469,6 +470,79 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     dz_y = np.full(17, DEADZONE_INTRA)
     dz_c = np.full((2, 5), DEADZONE_INTRA)
     need_means = effort != EFFORT_FULL or dzr >= 0  # SATD scales, or dead zones that follow the weights
+    # every array of the loop as a borrowed view: no atomic refcounts (see minicodec.borrow); the
+    # scratch arrays' owners stay in `owners` until the end
+    owners = (lev, lev16, i4modes, pcm, pred, edges, pred256, pred64, res, coef, coefs, tmp, up, save, dcs, dc, dcc, dcv, rec16, rec_ac, lev_ac, pred_b, coef_b, lev_b, nz_ac, nz16, ipred16, costs, hs16, habs16, hs_c, habs_c, order, rank, ranked, i16cost, i16order, lev_k16, coefs_k16, pred256_k16, dc_k16, cbuf, cws, wm_y, wm_c, dz_y, dz_c)
+    srcY = borrowed(srcY)
+    srcCb = borrowed(srcCb)
+    srcCr = borrowed(srcCr)
+    wY = borrowed(wY)
+    wCb = borrowed(wCb)
+    wCr = borrowed(wCr)
+    qp_map = borrowed(qp_map)
+    Y = borrowed(Y)
+    Cb = borrowed(Cb)
+    Cr = borrowed(Cr)
+    mb_slice = borrowed(mb_slice)
+    mb_kind = borrowed(mb_kind)
+    mb_qp = borrowed(mb_qp)
+    nz_y = borrowed(nz_y)
+    nz_c = borrowed(nz_c)
+    ipred = borrowed(ipred)
+    buf = borrowed(buf)
+    ws = borrowed(ws)
+    mb_bits = borrowed(mb_bits)
+    mb_dist = borrowed(mb_dist)
+    mb_i16mode = borrowed(mb_i16mode)
+    mb_cmode = borrowed(mb_cmode)
+    mb_i4modes = borrowed(mb_i4modes)
+    lev = borrowed(lev)
+    lev16 = borrowed(lev16)
+    i4modes = borrowed(i4modes)
+    pcm = borrowed(pcm)
+    pred = borrowed(pred)
+    edges = borrowed(edges)
+    pred256 = borrowed(pred256)
+    pred64 = borrowed(pred64)
+    res = borrowed(res)
+    coef = borrowed(coef)
+    coefs = borrowed(coefs)
+    tmp = borrowed(tmp)
+    up = borrowed(up)
+    save = borrowed(save)
+    dcs = borrowed(dcs)
+    dc = borrowed(dc)
+    dcc = borrowed(dcc)
+    dcv = borrowed(dcv)
+    rec16 = borrowed(rec16)
+    rec_ac = borrowed(rec_ac)
+    lev_ac = borrowed(lev_ac)
+    pred_b = borrowed(pred_b)
+    coef_b = borrowed(coef_b)
+    lev_b = borrowed(lev_b)
+    nz_ac = borrowed(nz_ac)
+    nz16 = borrowed(nz16)
+    ipred16 = borrowed(ipred16)
+    costs = borrowed(costs)
+    hs16 = borrowed(hs16)
+    habs16 = borrowed(habs16)
+    hs_c = borrowed(hs_c)
+    habs_c = borrowed(habs_c)
+    order = borrowed(order)
+    rank = borrowed(rank)
+    ranked = borrowed(ranked)
+    i16cost = borrowed(i16cost)
+    i16order = borrowed(i16order)
+    lev_k16 = borrowed(lev_k16)
+    coefs_k16 = borrowed(coefs_k16)
+    pred256_k16 = borrowed(pred256_k16)
+    dc_k16 = borrowed(dc_k16)
+    cbuf = borrowed(cbuf)
+    cws = borrowed(cws)
+    wm_y = borrowed(wm_y)
+    wm_c = borrowed(wm_c)
+    dz_y = borrowed(dz_y)
+    dz_c = borrowed(dz_c)
     prev_qp = slice_qp
     for addr in range(first_mb, last_mb):
         mby = addr // mb_w
@@ -874,3 +948,4 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         mb_cmode[addr] = cmode if best_kind != MB_PCM else -1
         for blk in range(16):
             mb_i4modes[addr, blk] = i4modes[blk] if best_kind == MB_I4x4 else -1
+    keep_alive(owners)
