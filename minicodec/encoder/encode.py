@@ -190,18 +190,20 @@ def _luma_weight_maps(w, hp, wp):
     wc = np.zeros((hp // 2, wp // 2))
     acc = lo = hi = 0.0
     for y in range(h):
-        acc, lo, hi = _scan_row(w[y], acc, lo, hi)
+        row = w[y]
+        acc, lo, hi = _scan_row(row, acc, lo, hi)
         if not aligned:
-            for x in range(wd):
-                wy[y, x] = w[y, x]
+            wy[y, :wd] = row
         if y & 1 or y == h - 1:
             i = y >> 1
-            y0 = 2 * i
-            y1 = min(y0 + 1, h - 1)
-            for j in range((wd + 1) // 2):
-                x0 = 2 * j
-                x1 = min(x0 + 1, wd - 1)
-                wc[i, j] = 0.25 * (w[y0, x0] + w[y1, x0] + w[y0, x1] + w[y1, x1])
+            r0 = w[2 * i]
+            r1 = w[min(2 * i + 1, h - 1)]
+            out = wc[i]
+            for j in range(wd >> 1):  # interior pairs of columns: no clamping, so the loop vectorises
+                out[j] = 0.25 * (r0[2 * j] + r1[2 * j] + r0[2 * j + 1] + r1[2 * j + 1])
+            if wd & 1:
+                j = wd >> 1
+                out[j] = 0.25 * (r0[2 * j] + r1[2 * j] + r0[2 * j] + r1[2 * j])
     return acc != 0.0, lo < 0.0, hi, wy, wc
 
 
