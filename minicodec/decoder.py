@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from . import bitstream as bs
+from .borrow import borrowed, keep_alive
 from .colour import yuv420_to_rgb
 from .errors import BitstreamError
 from .intra_pred import chroma_mode_allowed, i4x4_mode_allowed, i16x16_mode_allowed
@@ -30,6 +31,11 @@ def decode_slice_data(buf, rs, stop_bit, first_mb, slice_num, slice_qp, cqp_offs
     lev = np.zeros((27, 16), np.int32)
     i4modes = np.zeros(16, np.int32)
     pcm = np.zeros(384, np.int32)
+    owners = (lev, i4modes, pcm)  # the loop works on borrowed views (no atomic refcounts, minicodec.borrow)
+    buf, rs, Y, Cb, Cr = borrowed(buf), borrowed(rs), borrowed(Y), borrowed(Cb), borrowed(Cr)
+    mb_slice, mb_kind, mb_qp = borrowed(mb_slice), borrowed(mb_kind), borrowed(mb_qp)
+    nz_y, nz_c, ipred = borrowed(nz_y), borrowed(nz_c), borrowed(ipred)
+    lev, i4modes, pcm = borrowed(lev), borrowed(i4modes), borrowed(pcm)
     addr = first_mb
     qp = slice_qp
     count = 0
@@ -63,6 +69,7 @@ def decode_slice_data(buf, rs, stop_bit, first_mb, slice_num, slice_qp, cqp_offs
         addr += 1
         if rs[0] >= stop_bit:
             break
+    keep_alive(owners)
     if rs[0] != stop_bit:
         raise BitstreamError("slice data overruns the RBSP stop bit")
     return count
