@@ -6,8 +6,9 @@
 Numba keeps a reference count on every array and changes it with atomic instructions wherever its
 refcount-pruning pass cannot show the change to be unnecessary: in this code base at the entry and exits
 of many small helpers that take arrays (seen in the machine code of ``cavlc.write_residual_block``: three
-increments on entry, one per array argument) and wherever a row view such as ``lev[blk]`` is made. Numba
-has a switch for measuring exactly this
+increments on entry, one per array argument) and wherever a row view such as ``lev[blk]`` is made. Since the slice loops work on ``minicodec.borrow``
+views (no meminfo, so no atomic operation) the two variants should time alike; a gap that opens again
+means refcounts crept back in. Numba has a switch for measuring exactly this
 cost (``numba.core.runtime.nrtdynmod._disable_atomicity``, "to measure the overhead of atomic refcounts
 compared to non-atomic"). This script runs the encoder twice in child processes, each compiling into its
 own fresh cache directory, once as shipped and once with that switch on, then times each from its
