@@ -365,6 +365,8 @@ def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT,
     FFmpeg's other threads log while the decoder prints, and a table row is many av_log calls, so a row can
     come out cut or with foreign text inside; :func:`parse_mb_types` detects that and FFmpeg is run again,
     up to ``attempts`` times, before GarbledLogError is raised."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
     for attempt in range(attempts):
         _, err = run_ffmpeg(["-threads", "1", "-debug", "mb_type", "-f", "h264", "-i", "-", "-map", "0:v:0",
                              "-f", "null", "-"], bytes(data), timeout, loglevel="repeat+debug")
@@ -373,7 +375,6 @@ def ffmpeg_mb_types(data: bytes, timeout: float | None = DEFAULT_TIMEOUT,
         except GarbledLogError:
             if attempt == attempts - 1:
                 raise
-    raise ValueError("attempts must be >= 1")
 
 
 def _check_row(content: str, addr: str, y: int) -> None:
