@@ -141,40 +141,38 @@ def _qp_map(qp, mb_h, mb_w):
     raise TypeError(f"qp must be an int or an integer array, got {type(qp).__name__}")
 
 
-@njit(cache=True, inline="always")
-def _scan_lane(v, acc, lo, hi):
-    """One value into a lane of the weight checks: acc becomes NaN after a NaN or an infinity (v * 0), lo and
-    hi are running min and max."""
-    return acc + v * 0.0, (v if v < lo else lo), (v if v > hi else hi)
+_EXPONENT_BITS = np.int64(0x7FF0000000000000)  # all ones in a float64's exponent: NaN or infinity
+_MINUS_ZERO_BITS = np.int64(-2 ** 63)           # -0.0: the sign bit alone
 
 
 @njit(cache=True, inline="always")
-def _scan_row(row, acc, lo, hi):
-    """Fold a 1-D run of weights into the checks (acc, lo, hi), in four independent lanes so that the checks'
-    dependency chains do not bound the speed."""
-    a0, n0, m0 = acc, lo, hi
-    a1 = a2 = a3 = 0.0
-    n1 = n2 = n3 = lo
-    m1 = m2 = m3 = hi
-    n = row.shape[0]
-    x = 0
-    while x + 4 <= n:
-        a0, n0, m0 = _scan_lane(row[x], a0, n0, m0)
-        a1, n1, m1 = _scan_lane(row[x + 1], a1, n1, m1)
-        a2, n2, m2 = _scan_lane(row[x + 2], a2, n2, m2)
-        a3, n3, m3 = _scan_lane(row[x + 3], a3, n3, m3)
-        x += 4
-    while x < n:
-        a0, n0, m0 = _scan_lane(row[x], a0, n0, m0)
-        x += 1
-    return a0 + a1 + a2 + a3, min(min(n0, n1), min(n2, n3)), max(max(m0, m1), max(m2, m3))
+def _scan_row(row, bad, negative, top):
+    """Fold a contiguous 1-D run of float64 weights into the checks, on their bit patterns read as int64:
+    ``bad`` 1 after a NaN or an infinity (exponent bits all ones), ``negative`` 1 after a value below 0 (sign
+    bit set, -0.0 excepted), ``top`` the largest pattern. For finite maps with no negative value (the only
+    ones encode accepts) the order of the patterns is the order of the values, so ``top`` is the pattern of
+    the maximum. Integer reductions only: they vectorise, where a float max or sum must run in order."""
+    bits = row.view(np.int64)
+    for x in range(row.shape[0]):
+        b = bits[x]
+        bad |= (b & _EXPONENT_BITS) == _EXPONENT_BITS
+        negative |= (b < 0) & (b != _MINUS_ZERO_BITS)
+        top = max(top, b)
+    return bad, negative, top
+
+
+@njit(cache=True, inline="always")
+def _top_value(top):
+    """The float64 whose bit pattern is ``top``."""
+    return np.array([top]).view(np.float64)[0]
 
 
 @njit(cache=True)
 def _scan_weights(w):
-    """One pass over a weight map (1-D): (any NaN/inf, any negative, max)."""
-    acc, lo, hi = _scan_row(w, 0.0, 0.0, 0.0)
-    return acc != 0.0, lo < 0.0, hi
+    """One pass over a weight map (1-D, contiguous): (any NaN/inf, any negative, max; the max is meaningful
+    only when neither of the first two holds)."""
+    bad, negative, top = _scan_row(w, 0, 0, np.int64(0))
+    return bad != 0, negative != 0, _top_value(top)
 
 
 @njit(cache=True)
@@ -188,10 +186,11 @@ def _luma_weight_maps(w, hp, wp):
     aligned = h == hp and wd == wp
     wy = w if aligned else np.zeros((hp, wp))
     wc = np.zeros((hp // 2, wp // 2))
-    acc = lo = hi = 0.0
+    bad = negative = 0
+    top = np.int64(0)
     for y in range(h):
         row = w[y]
-        acc, lo, hi = _scan_row(row, acc, lo, hi)
+        bad, negative, top = _scan_row(row, bad, negative, top)
         if not aligned:
             wy[y, :wd] = row
         if y & 1 or y == h - 1:
@@ -204,7 +203,7 @@ def _luma_weight_maps(w, hp, wp):
             if wd & 1:
                 j = wd >> 1
                 out[j] = 0.25 * (r0[2 * j] + r1[2 * j] + r0[2 * j] + r1[2 * j])
-    return acc != 0.0, lo < 0.0, hi, wy, wc
+    return bad != 0, negative != 0, _top_value(top), wy, wc
 
 
 def _weight_array(w, shape, name):
