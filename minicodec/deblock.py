@@ -24,6 +24,8 @@ with qPav = (qPp + qPq + 1) >> 1 (8-461), qPp/qPq being QPY for luma and QPC (Ta
 import numpy as np
 from numba import njit
 
+from .borrow import borrowed
+
 # Table 8-16: alpha' indexed by indexA (0..51).
 ALPHA_TABLE = np.array([
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          # 0..15
@@ -200,7 +202,11 @@ def deblock_picture(Y, Cb, Cr, mb_width, mb_height, mb_qp, mb_slice, mb_filter_i
     disable_deblocking_filter_idc is 1 (then nothing in the macroblock is filtered), or when it is 2
     and the neighbour lies in another slice. Luma, Cb and Cr are filtered independently, each with
     vertical edges first, then horizontal ones, on samples already modified by earlier edges.
+    The loop works on borrowed views of the arguments (no atomic refcounts, minicodec.borrow).
     """
+    Y, Cb, Cr, mb_qp, mb_slice = borrowed(Y), borrowed(Cb), borrowed(Cr), borrowed(mb_qp), borrowed(mb_slice)
+    mb_filter_idc, mb_alpha_offset, mb_beta_offset = (borrowed(mb_filter_idc), borrowed(mb_alpha_offset),
+                                                      borrowed(mb_beta_offset))
     for mby in range(mb_height):
         for mbx in range(mb_width):
             a = mby * mb_width + mbx
