@@ -40,3 +40,16 @@ def test_profile_stages_counts_cycles_without_changing_the_stream():
         E.encode_slice = original
     assert profiled.data == plain.data
     assert (T[:len(prof.STAGES)] > 0).all()
+
+
+def test_instr_counts_reads_a_callgrind_dump():
+    ic = _load("instr_counts")
+    dump = ("version: 1\ncreator: callgrind-3.19.0\npid: 7\ncmd: python\npart: 2\n\n"
+            "desc: I1 cache: \ndesc: Timerange: Basic block 10 - 20\n"
+            "desc: Trigger: Client Request: coffee/full/weights\n\npositions: line\nevents: Ir\n"
+            "summary: 1234567\n\n\ntotals: 1234567\n")
+    assert ic.dump_totals(dump) == ("coffee/full/weights", 1234567)
+    with pytest.raises(ValueError, match="totals"):
+        ic.dump_totals(dump.replace("totals: 1234567\n", ""))
+    with pytest.raises(ValueError):
+        ic.dump_totals("desc: Trigger: Program termination\ntotals: 10\n")
