@@ -7,15 +7,17 @@
 Wall-clock ratios on a shared machine swing by +-10 % between runs (hypervisor steal time; see
 ``bench_codec.py``'s "pairs" column), more than the 3 % the weights may cost. valgrind's callgrind counts
 the instructions a program executes: the same count for the same binary and input, whatever else the
-machine does. This script runs itself under ``valgrind --tool=callgrind --instr-atstart=no`` (start-up,
+machine does (two runs agreed to 0.03 %). This script runs itself under ``valgrind --tool=callgrind --instr-atstart=no`` (start-up,
 imports and the JIT warm-up run uninstrumented), and brackets each measured encode with callgrind's
 client requests (``CALLGRIND_START_INSTRUMENTATION`` / ``CALLGRIND_DUMP_STATS_AT``), compiled into a tiny
 shared library with gcc from ``valgrind/callgrind.h`` in a temporary directory. It prints instructions
 per luma pixel of the encode of the YUV planes without and with ``bench_codec``'s importance-like map,
 and their ratio. Instructions are not seconds (cache misses and branch mispredictions are not in them),
-so the ratio is a proxy for the time ratio, a repeatable one. The encoder's kernels must be in Numba's
-cache (any earlier run of the package compiles them); otherwise the warm-up compiles them under valgrind,
-slowly (about 20 minutes).
+so the ratio is a proxy for the time ratio, a repeatable one. It is also not quite the native binary:
+valgrind reports a CPU without AVX-512, so Numba compiles the kernels for that CPU (vectorised
+differently) and keeps them in its cache beside the native ones. The first run compiles them under
+valgrind, slowly (about 20 minutes on 2 cores); later runs load them (about 5 minutes for the default
+six photos and three efforts).
 
 Needs valgrind, its headers (Debian: valgrind) and gcc; says so and exits 2 when one is missing.
 """
