@@ -115,13 +115,11 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         out = Path(tmp) / "callgrind.out"
-        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+        cmd = ["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                sys.executable, str(Path(__file__).resolve()), "--child", tmp, "--qp", str(args.qp),
                "--photos", *args.photos, "--efforts", *args.efforts]
         print(f"QP {args.qp}; running under callgrind (a few minutes) ...", file=sys.stderr, flush=True)
-        run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if run.returncode != 0:
-            print(run.stderr[-3000:], file=sys.stderr)
+        if subprocess.run(cmd).returncode != 0:   # the child's progress and errors go to our stderr
             return 1
         counts = {}
         for dump in sorted(Path(tmp).glob("callgrind.out.*")):

@@ -1,4 +1,5 @@
-"""The bench's stage profiler rewrites analyse.py's source: check its anchors still match the encoder."""
+"""Bench tools: the stage profiler rewrites analyse.py's source (its anchors must still match the
+encoder); instr_counts reads callgrind's dumps."""
 import importlib.util
 from pathlib import Path
 
