@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from minicodec.colour import rgb_to_yuv420
 
+from .colour_adjoint import accumulate_squared_grads, colour_matrix
 from .colour_torch import gray_to_rgb, yuv420_to_rgb
 
 __all__ = ["importance", "postprocess", "PROBES"]
@@ -269,19 +270,32 @@ def _vjps(feats, inputs, V, state):
     return [torch.stack([r[i] for r in rows]) for i in range(len(inputs))]
 
 
-def _sketch(fn, inputs, probes, seed, kind, batch, vectorize):
-    feats = fn(*inputs)
+def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize):
+    """Mean over probes of (J^T v)^2 on each plane, J = d head(prefix(planes)) / d planes.
+
+    Each probe is back-propagated through the network (``head``) only, to the model input; the prefix
+    (planes -> model input) is linear and fixed, and its transpose is applied with the squaring in one
+    Numba pass (:mod:`fprdo.colour_adjoint`)."""
+    with torch.no_grad():
+        x = prefix(*inputs)
+    x_leaf = x.detach().requires_grad_(True)
+    feats = head(x_leaf)
     n = feats.numel()
-    acc = [np.zeros(tuple(x.shape)) for x in inputs]
+    acc = [np.zeros(tuple(xi.shape)) for xi in inputs]
     if not feats.requires_grad:  # the features do not depend on the picture at all
         return acc
+    m = colour_matrix(gray)
+    acc_c = acc[1:] if not gray else [np.zeros((1, 1)), np.zeros((1, 1))]
     state = {"vectorize": vectorize}
     for start in range(0, probes, batch):
         ks = range(start, min(start + batch, probes))
         V = torch.as_tensor(np.stack([_probe(seed, k, n, kind) for k in ks]), device=feats.device).to(feats.dtype)
-        grads = _vjps(feats, inputs, V, state)
-        for a, g in zip(acc, grads):
-            a += (g.detach().to("cpu", torch.float64).numpy() ** 2).sum(0)
+        G = _vjps(feats, [x_leaf], V, state)[0]  # (B, 1, 3, Hp, Wp)
+        G = G.detach().to("cpu")
+        if G.dtype not in (torch.float32, torch.float64):  # e.g. half precision: NumPy / Numba need these
+            G = G.to(torch.float64)
+        G = np.ascontiguousarray(G.numpy()[:, 0])
+        accumulate_squared_grads(G, m, gray, acc[0], acc_c[0], acc_c[1])
     return [a / probes for a in acc]
 
 
@@ -415,14 +429,20 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
     postprocess([np.zeros((1, 1)) + 1.0], normalize, clip_percentile, smooth, tau)
     _warn_training(model)
 
+    def prefix(*xs):  # planes -> the padded model input: linear, the same for every probe
+        return _pad_to_stride(_planes_to_input(xs, gray), stride)
+
+    def head(x):  # the network and the flattening of its outputs
+        return _flatten_outputs(model(x), output_weights)
+
     def fn(*xs):
-        return _model_features(model, _planes_to_input(xs, gray), stride, output_weights)
+        return head(prefix(*xs))
 
     with torch.inference_mode(False), torch.enable_grad():
         inputs = [torch.as_tensor(p, device=device).to(dtype).requires_grad_(True) for p in planes]
         if exact:
             raw = _exact(fn, inputs)
         else:
-            raw = _sketch(fn, inputs, probes, seed, probe, batch, bool(vectorize))
+            raw = _sketch(prefix, head, inputs, gray, probes, seed, probe, batch, bool(vectorize))
     out = postprocess(raw, normalize, clip_percentile, smooth, tau)
     return out[0] if gray else out

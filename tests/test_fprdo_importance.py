@@ -85,6 +85,27 @@ def test_colour_torch_matches_minicodec_float(h, w):
 
 # ----------------------------------------------------------------------------- the estimator
 
+@pytest.mark.parametrize("h, w, stride, gray", [(7, 9, 4, False), (12, 10, 1, False), (5, 6, 8, False),
+                                                  (9, 7, 4, True), (1, 1, 1, False), (2, 3, 2, False)])
+def test_colour_adjoint_matches_autograd(h, w, stride, gray):
+    # the sketch's transpose of planes -> padded model input (fprdo.colour_adjoint) against torch's own
+    # backward through colour_torch and the replicate padding, probe by probe, squares summed
+    from fprdo.colour_adjoint import accumulate_squared_grads, colour_matrix
+    rng = np.random.default_rng(h * 100 + w)
+    shapes = [(h, w)] if gray else [(h, w), ((h + 1) // 2, (w + 1) // 2), ((h + 1) // 2, (w + 1) // 2)]
+    planes = [torch.tensor(rng.uniform(0, 255, s), requires_grad=True) for s in shapes]
+    x = imp._pad_to_stride(imp._planes_to_input(planes, gray), stride)
+    G = rng.standard_normal((3,) + tuple(x.shape[1:]))
+    want = [np.zeros(s) for s in shapes]
+    for g in G:
+        for a, gi in zip(want, torch.autograd.grad(x, planes, torch.tensor(g[None]), retain_graph=True)):
+            a += gi.numpy() ** 2
+    got = [np.zeros(s) for s in shapes] + ([np.zeros((1, 1))] * 2 if gray else [])
+    accumulate_squared_grads(G, colour_matrix(gray), gray, *got[:3])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-18)
+
+
 def test_sketch_converges_to_exact_diagonal():
     net, img = tiny_net(), rand_img(12, 10)
     exact = fprdo.importance(img, net, exact=True, stride=1, **RAW)
