@@ -290,12 +290,18 @@ def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize):
     for start in range(0, probes, batch):
         ks = range(start, min(start + batch, probes))
         V = torch.as_tensor(np.stack([_probe(seed, k, n, kind) for k in ks]), device=feats.device).to(feats.dtype)
-        G = _vjps(feats, [x_leaf], V, state)[0]  # (B, 1, 3, Hp, Wp)
-        G = G.detach().to("cpu")
-        if G.dtype not in (torch.float32, torch.float64):  # e.g. half precision: NumPy / Numba need these
-            G = G.to(torch.float64)
-        G = np.ascontiguousarray(G.numpy()[:, 0])
-        accumulate_squared_grads(G, m, gray, acc[0], acc_c[0], acc_c[1])
+        if state["vectorize"] and V.shape[0] > 1:
+            blocks = [_vjps(feats, [x_leaf], V, state)[0]]  # (B, 1, 3, Hp, Wp), one batched backward pass
+        else:  # one backward pass per probe, each gradient folded in at once (no (B, ...) stack to copy)
+            blocks = (torch.autograd.grad(feats, x_leaf, v, retain_graph=True, allow_unused=True)[0] for v in V)
+        for G in blocks:
+            if G is None:  # the features depend on parameters, not on the picture: nothing to add
+                continue
+            G = G.detach().to("cpu")
+            if G.dtype not in (torch.float32, torch.float64):  # e.g. half precision: NumPy / Numba need these
+                G = G.to(torch.float64)
+            G = np.ascontiguousarray(G.numpy().reshape((-1,) + tuple(x.shape[1:])))  # (B or 1, 3, Hp, Wp)
+            accumulate_squared_grads(G, m, gray, acc[0], acc_c[0], acc_c[1])
     return [a / probes for a in acc]
 
 

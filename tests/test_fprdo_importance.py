@@ -319,6 +319,10 @@ def test_postprocessing():
         assert np.all(pooled(fprdo.importance(img, lambda x: x.sum() * 0 + 1.0, probes=2)) == 1.0)
     with pytest.warns(RuntimeWarning):
         assert np.all(pooled(fprdo.importance(img, lambda x: torch.ones(3), probes=2)) == 1.0)
+    lin = torch.nn.Linear(2, 2)  # features that depend on parameters only (the input is never used)
+    for vec in (False, True):
+        with pytest.warns(RuntimeWarning):
+            assert np.all(pooled(fprdo.importance(img, lambda x: lin(torch.ones(2)), probes=3, vectorize=vec)) == 1.0)
 
 
 @pytest.mark.parametrize("h,w", [(12, 10), (7, 5), (1, 1), (17, 33)])

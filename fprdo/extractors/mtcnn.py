@@ -446,7 +446,9 @@ class MTCNNFeatures(nn.Module):
             p = self.pnet
             # MTCNN's input scaling, ((255 x) - 127.5) / 128, per level: area averaging commutes with it,
             # and at the level's size its backward pass costs a sixth of what it costs at full resolution
-            y = p.pool1(_prelu(p.prelu1, p.conv1((level - 0.5) * (255.0 / 128.0))))
+            # channels-last: on CPU the backward pass of a 3-channel conv runs ~4x faster in that layout
+            z = ((level - 0.5) * (255.0 / 128.0)).contiguous(memory_format=torch.channels_last)
+            y = p.pool1(_prelu(p.prelu1, p.conv1(z)))
             y = _prelu(p.prelu2, p.conv2(y))
             feat = _prelu(p.prelu3, p.conv3(y))
             logit, reg = torch.split(F.conv2d(feat, self.head_weight, self.head_bias), [1, 4], dim=1)
