@@ -308,6 +308,18 @@ def test_postprocessing():
     assert np.all(pooled(fprdo.importance(img, net, probes=32, tau=float("inf"))) == 1.0)
     t1 = fprdo.importance(img, net, probes=32, tau=1.0)
     np.testing.assert_allclose(pooled(t1), (pooled(w) + 1) / 2, rtol=1e-12)
+    # per-plane mix: luma with tau, chroma with tau_chroma, then times chroma_gain
+    pc = fprdo.postprocess(raw, tau=4.0, tau_chroma=0.0, chroma_gain=2.0)
+    np.testing.assert_allclose(pc[0], (w[0] + 4) / 5, rtol=1e-12)
+    for a, b in zip(pc[1:], w[1:]):
+        np.testing.assert_allclose(a, 2 * b, rtol=1e-12)
+    pi = fprdo.importance(img, net, probes=32, tau=1.0, tau_chroma=float("inf"))
+    np.testing.assert_allclose(pi[0], (w[0] + 1) / 2, rtol=1e-12)
+    assert all(np.all(a == 1.0) for a in pi[1:])
+    for a, b in zip(fprdo.postprocess(raw, tau=0.5, tau_chroma=0.5), fprdo.postprocess(raw, tau=0.5)):
+        np.testing.assert_array_equal(a, b)
+    gray = fprdo.postprocess(raw[0], clip_percentile=None, tau=2.0, tau_chroma=0.0, chroma_gain=3.0)  # one plane: luma only
+    np.testing.assert_allclose(gray, (raw[0] / raw[0].mean() + 2) / 3, rtol=1e-12)
     # smoothing is per plane and keeps the mean at 1
     sm = fprdo.importance(img, net, probes=32, smooth=1.0, clip_percentile=None)
     assert pooled(sm).mean() == pytest.approx(1.0)
@@ -378,6 +390,10 @@ def test_feature_distance_and_psnr():
     (dict(probe="sobol"), ValueError, "probe"),
     (dict(batch=0), ValueError, "batch"),
     (dict(tau=-0.1), ValueError, "tau"),
+    (dict(tau_chroma=-1.0), ValueError, "tau_chroma"),
+    (dict(tau_chroma="0"), TypeError, "tau_chroma"),
+    (dict(chroma_gain=float("inf")), ValueError, "chroma_gain"),
+    (dict(chroma_gain=-2.0), ValueError, "chroma_gain"),
     (dict(tau=float("nan")), ValueError, "tau"),
     (dict(clip_percentile=0), ValueError, "clip_percentile"),
     (dict(clip_percentile=100.5), ValueError, "clip_percentile"),
