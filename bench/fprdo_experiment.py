@@ -10,10 +10,11 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
 
 * SSE-RDO: ``minicodec.encode(img, qp, effort=E)``; FP-RDO: ``minicodec.encode(img, qp, weights=w, effort=E)``
   with ``w = fprdo.importance(img, MTCNNFeatures, probes=64)`` (diagonal of J^T J from Jacobian sketches,
-  computed once per image, timed). The raw maps are computed once (``normalize=False, clip_percentile=None``)
+  computed once per image, timed). The raw maps are computed once (``normalize=False, clip_percentile=None``, no mix, gain 1)
   and post-processed with :func:`fprdo.postprocess` (clip at the 99.5th percentile, normalise to mean 1, then
-  the SSE/IDSE mix with ``fprdo.importance``'s default tau, 0.25), which is exactly what ``fprdo.importance``
-  with its defaults returns. tau 0 (pure IDSE, the paper's weights) is a variant.
+  the SSE/IDSE mixes with ``fprdo.importance``'s defaults: tau 5 for luma, tau_chroma 0 and chroma_gain 2),
+  which is exactly what ``fprdo.importance`` with its defaults returns. tau 0 (pure IDSE, the paper's
+  weights) and other single mixes (tau_chroma = tau, gain 1) are variants.
 * Per QP, from the decoder's output (``enc.planes`` / ``enc.recon``): bits of the whole stream, PSNR-Y against
   ``rgb_to_yuv420(img)[0]``, PSNR-Y inside the reference face boxes, feature PSNR under the same MTCNN
   feature model, and face-detection agreement: F1 at IoU >= 0.5 between ``detect_faces(recon)`` and
@@ -71,11 +72,28 @@ FRONTIER_TAUS = (0.25, 1.0, 2.0, 4.0, 8.0)
 QUICK_FRONTIER_TAUS = (1.0, 4.0)
 #: more trade-off rows, with the QP map: (tau, tau_chroma, chroma_gain), chroma mixed and scaled on its own
 FRONTIER_CHROMA = ((5.0, 0.0, 1.0), (5.0, 0.0, 2.0), (6.0, 0.0, 2.0))
-QUICK_FRONTIER_CHROMA = ((5.0, 0.0, 2.0),)
+QUICK_FRONTIER_CHROMA = ((5.0, 0.0, 2.0),)  # the defaults: reuses the main curves
 #: the PSNR-Y cost (BD-rate, %) under which the trade-off table names the best setting (issue 4's goal)
 PSNR_COST_GOAL = 2.0
 #: tau of the main run: fprdo.importance's default (what a user gets), kept in step with the library
-MAIN_TAU = inspect.signature(__import__("fprdo").importance).parameters["tau"].default
+_DEFAULTS = inspect.signature(__import__("fprdo").importance).parameters
+MAIN_TAU = _DEFAULTS["tau"].default
+MAIN_TAU_CHROMA = _DEFAULTS["tau_chroma"].default
+MAIN_GAIN = _DEFAULTS["chroma_gain"].default
+#: the main run's post-processing: fprdo.importance's defaults
+MAIN_POST = {"tau": MAIN_TAU, "tau_chroma": MAIN_TAU_CHROMA, "chroma_gain": MAIN_GAIN}
+
+
+def is_main(tau, tau_chroma=None, gain=1.0) -> bool:
+    """Whether a (tau, tau_chroma, chroma_gain) setting is the main run's (None = the same as tau)."""
+    eff = lambda t, tc: t if tc is None else tc  # noqa: E731
+    return (tau == MAIN_TAU and eff(tau, tau_chroma) == eff(MAIN_TAU, MAIN_TAU_CHROMA)
+            and gain == MAIN_GAIN)
+
+
+def main_label() -> str:
+    tc = MAIN_TAU if MAIN_TAU_CHROMA is None else MAIN_TAU_CHROMA
+    return f"tau {MAIN_TAU:g}, chroma {tc:g} x {MAIN_GAIN:g}"
 PROBES = (8, 16, 64, 256)
 QUICK_TAUS = (0.0, 1.0)
 QUICK_PROBES = (16, 64)
@@ -263,9 +281,9 @@ class Experiment:
     def raw_importance(self, img, probes, model=None):
         t0 = time.perf_counter()
         raw = self.fprdo.importance(img, model or self.model, probes=probes, normalize=False, clip_percentile=None,
-                                   tau=0.0)
+                                   tau=0.0, tau_chroma=0.0, chroma_gain=1.0)
         raw = tuple(raw)
-        w = self.fprdo.postprocess(raw, tau=MAIN_TAU)   # == fprdo.importance(img, model, probes) (defaults)
+        w = self.fprdo.postprocess(raw, **MAIN_POST)   # == fprdo.importance(img, model, probes) (defaults)
         dt = time.perf_counter() - t0
         self.bar.update(1)
         return raw, w, dt
@@ -369,16 +387,16 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["variants"].append(v)
         return v
 
-    variant(f"diag weights (tau {MAIN_TAU:g}, {MAIN_PROBES} probes, {E})", "main", fp, imp_time=t_imp,
+    variant(f"diag weights ({main_label()}, {MAIN_PROBES} probes, {E})", "main", fp, imp_time=t_imp,
             overhead=tm["overhead"])
     if plan["aq"]:
         aq = ex.measure(img, ref, w_main, E, aq="weights", extra_models=extra)
         res["curves"]["fp_aq"] = aq
         variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
 
-    # tau sweep on the same raw maps (MAIN_TAU is the main run)
+    # tau sweep on the same raw maps (one mix for luma and chroma)
     for tau in plan["taus"]:
-        if tau == MAIN_TAU:
+        if is_main(tau):
             continue
         w = fprdo.postprocess(raw, tau=tau)
         curve = ex.measure(img, ref, w, E, extra_models=extra)
@@ -390,17 +408,21 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
     for tau in plan["frontier_taus"]:
         w = fprdo.postprocess(raw, tau=tau)
         for aq in (None, "weights"):
-            key = ("fp" if tau == MAIN_TAU else f"tau_{tau:g}") if aq is None else \
-                ("fp_aq" if tau == MAIN_TAU else f"tau_{tau:g}_aq")
+            key = ("fp" if is_main(tau) else f"tau_{tau:g}") if aq is None else \
+                ("fp_aq" if is_main(tau) else f"tau_{tau:g}_aq")
             if key not in res["curves"]:
                 res["curves"][key] = ex.measure(img, ref, w, E, aq=aq, extra_models=extra)
             res["frontier"].append({"tau": tau, "aq": aq, "bd": curve_bds(sse, res["curves"][key])})
     for tau, tau_c, gain in plan["frontier_chroma"]:
-        w = fprdo.postprocess(raw, tau=tau, tau_chroma=tau_c, chroma_gain=gain)
-        key = f"tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"
-        res["curves"][key] = ex.measure(img, ref, w, E, aq="weights", extra_models=extra)
-        res["frontier"].append({"tau": tau, "tau_chroma": tau_c, "chroma_gain": gain, "aq": "weights",
-                                "bd": curve_bds(sse, res["curves"][key])})
+        main = is_main(tau, tau_c, gain)  # the main run's curves, without and with the QP map, exist already
+        if not main:
+            w = fprdo.postprocess(raw, tau=tau, tau_chroma=tau_c, chroma_gain=gain)
+            res["curves"][f"tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"] = ex.measure(img, ref, w, E, aq="weights",
+                                                                            extra_models=extra)
+        for aq in ((None, "weights") if main else ("weights",)):
+            key = ("fp" if aq is None else "fp_aq") if main else f"tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"
+            res["frontier"].append({"tau": tau, "tau_chroma": tau_c, "chroma_gain": gain, "aq": aq,
+                                    "bd": curve_bds(sse, res["curves"][key])})
 
     # probe sweep: importance recomputed and timed for each (64 is the main run)
     maps = {MAIN_PROBES: (w_main, t_imp)}
@@ -499,7 +521,7 @@ def plot_image(res, img, out: Path):
         ax.set_ylabel(lab)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{name}: all variants (fp = diagonal weights, tau {MAIN_TAU:g}, {MAIN_PROBES} probes)")
+    fig.suptitle(f"{name}: all variants (fp = diagonal weights, {main_label()}, {MAIN_PROBES} probes)")
     fig.tight_layout()
     fig.savefig(out / f"variants_{name}.png", dpi=100)
     plt.close(fig)
@@ -507,7 +529,7 @@ def plot_image(res, img, out: Path):
     # importance maps beside the photo
     w = res["_w_main"]
     panels = [("photo + reference faces", None)]
-    panels.append((f"log10 wY ({MAIN_PROBES} probes, tau {MAIN_TAU:g})", np.log10(w[0] + 1e-6)))
+    panels.append((f"log10 wY ({MAIN_PROBES} probes, {main_label()})", np.log10(w[0] + 1e-6)))
     panels.append(("log10 wCb", np.log10(w[1] + 1e-6)))
     maps = res["_maps"]
     kmin = min(maps)
@@ -571,7 +593,7 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
         f"encode timings: wall clock, interleaved, best of {args.repeat} per QP after a warm-up, summed over QPs",
         f"command: {cmd}",
         f"QPs {' '.join(map(str, args.qps))}; main effort {E}; importance fprdo.importance(img, MTCNNFeatures(), "
-        f"probes={MAIN_PROBES}) (rademacher, clip 99.5 %, mean 1, tau {MAIN_TAU:g}: the defaults); faces: detect_faces score >= {SCORE_MIN}, "
+        f"probes={MAIN_PROBES}) (rademacher, clip 99.5 %, mean 1, {main_label()}: the defaults); faces: detect_faces score >= {SCORE_MIN}, "
         f"F1 at IoU >= {IOU_MIN}",
         "BD-rate (fprdo.bd_rate, PCHIP) of FP-RDO against SSE-RDO at the same effort, in %: negative = FP-RDO "
         "needs fewer bits for the same value; 'dB' columns: Bjontegaard delta metric (fprdo.bd_metric) at equal "
@@ -778,9 +800,10 @@ def main(argv=None):
                  + 2 * sum(e != args.effort for e in plan["efforts"]) + int(args.hed)) * nq
     per_image += nq * (1 + sum(e != args.effort for e in plan["efforts"]))      # timings
     per_image += 1 + sum(k != MAIN_PROBES for k in plan["probes"]) + int(args.hed)  # importance runs
-    done = {MAIN_TAU: 2, **{t: 1 for t in plan["taus"] if t != MAIN_TAU}}  # curves the trade-off reuses
+    done = {t: 1 for t in plan["taus"] if not is_main(t)}  # curves the trade-off reuses
+    done.update({t: 2 for t in plan["frontier_taus"] if is_main(t)})
     per_image += nq * sum(2 - done.get(t, 0) for t in plan["frontier_taus"])
-    per_image += nq * len(plan["frontier_chroma"])
+    per_image += nq * sum(not is_main(*f) for f in plan["frontier_chroma"])
 
     model = fx.load("mtcnn")
     hed_model = fx.load("hed") if args.hed else None
