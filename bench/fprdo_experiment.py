@@ -28,7 +28,8 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
   after a warm-up, summed over the QPs): the ratio is the encode-time overhead of the weights.
 * Importance time: ``fprdo.importance`` on a 512x512 RGB picture with 64 probes, one thread, for MTCNN
   and (when its weights are installed; ``--no-hed-timing`` skips it) for HED.
-* Variants: weights + weight-derived QP map (``aq="weights"``); tau sweep (0 = the main run); probe sweep
+* Variants: weights + weight-derived QP map (``aq="weights"``); a control with each plane's weight constant
+  at the main map's mean over that plane (the luma/chroma balance without the spatial importance); tau sweep (0 = the main run); probe sweep
   (importance recomputed and timed for each; 64 = the main run); the other efforts (SSE and FP-RDO both
   re-run at that effort).
 * Trade-off table: BD fPSNR against BD PSNR-Y for each SSE/IDSE mix tau, with and without the QP map, plus
@@ -394,6 +395,15 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["curves"]["fp_aq"] = aq
         variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
 
+    # control: each plane's weight constant at the main map's mean over that plane (the luma/chroma balance
+    # without the spatial importance), to show how much of the gain is where the network looks
+    w_flat = tuple(np.full_like(p, p.mean()) for p in w_main) if isinstance(w_main, tuple) else \
+        np.full_like(w_main, w_main.mean())
+    flat = ex.measure(img, ref, w_flat, E, extra_models=extra)
+    res["curves"]["flat"] = flat
+    variant("control: plane means of the main map", "control", flat, note_means=[
+        float(p.mean()) for p in (w_main if isinstance(w_main, tuple) else (w_main,))])
+
     # tau sweep on the same raw maps (one mix for luma and chroma)
     for tau in plan["taus"]:
         if is_main(tau):
@@ -640,6 +650,8 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
                 note = f"map err vs {v['map_ref']}: {v['map_rel_err']:.3f}"
             elif v["kind"] == "tau":
                 note = f"w face/mean {na(v['face_contrast'], 2, False)}"
+            elif v["kind"] == "control":
+                note = "w = " + " / ".join(f"{m:.2f}" for m in v["note_means"])
             elif v["kind"] == "hed":
                 note = f"BD HED-fPSNR {na(b.get('fpsnr_hed'))}"
             if args.hed and v["kind"] == "main":
@@ -804,6 +816,7 @@ def main(argv=None):
     done.update({t: 2 for t in plan["frontier_taus"] if is_main(t)})
     per_image += nq * sum(2 - done.get(t, 0) for t in plan["frontier_taus"])
     per_image += nq * sum(not is_main(*f) for f in plan["frontier_chroma"])
+    per_image += nq  # the plane-means control
 
     model = fx.load("mtcnn")
     hed_model = fx.load("hed") if args.hed else None

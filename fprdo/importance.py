@@ -416,7 +416,7 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
     device=None          where the input is placed (default: the model's first parameter's device, else CPU).
     dtype=torch.float32  input dtype (use torch.float64 with a double model for exact checks).
     normalize=True       scale to mean 1 over all coded samples (Y, Cb, Cr pooled), keeping the luma/chroma
-                         balance the network implies.
+                         balance the network implies (before the mixes and the chroma gain).
     clip_percentile=99.5 clip above this percentile (pooled), before normalising; None or 100: off.
     smooth=0.0           Gaussian smoothing sigma in samples of each plane (0: off), before clipping.
     tau=5.0              SSE/IDSE mix of luma after normalisation, w' = (w + tau) / (1 + tau): 0 pure IDSE,
