@@ -10,8 +10,8 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
 
 * SSE-RDO: ``minicodec.encode(img, qp, effort=E)``; FP-RDO: ``minicodec.encode(img, qp, weights=w, effort=E)``
   with ``w = fprdo.importance(img, MTCNNFeatures, probes=64)`` (diagonal of J^T J from Jacobian sketches,
-  computed once per image, timed). The raw maps are computed once (``normalize=False, clip_percentile=None``, no mix, gain 1)
-  and post-processed with :func:`fprdo.postprocess` (clip at the 99.5th percentile, normalise to mean 1, then
+  computed once per image, timed). The raw maps are computed once (``normalize=False,
+  clip_percentile=None``, no mix, gain 1) and post-processed with :func:`fprdo.postprocess` (clip at the 99.5th percentile, normalise to mean 1, then
   the SSE/IDSE mixes with ``fprdo.importance``'s defaults: tau 5 for luma, tau_chroma 0 and chroma_gain 2),
   which is exactly what ``fprdo.importance`` with its defaults returns. tau 0 (pure IDSE, the paper's
   weights) and other single mixes (tau_chroma = tau, gain 1) are variants.

@@ -373,7 +373,7 @@ def postprocess(maps, normalize=True, clip_percentile=99.5, smooth=0.0, tau=0.0,
         t = tau if k == 0 else tau_chroma
         if t > 0:
             p = np.ones_like(p) if math.isinf(t) else (p + t) / (1.0 + t)
-        mixed.append(p * chroma_gain if k > 0 and chroma_gain != 1.0 else p)
+        mixed.append(p * chroma_gain if k > 0 else p)
     planes = mixed
     planes = [np.ascontiguousarray(p) for p in planes]
     return planes[0] if single else tuple(planes)

@@ -320,7 +320,8 @@ def test_postprocessing():
     assert all(np.all(a == 1.0) for a in pi[1:])
     for a, b in zip(fprdo.postprocess(raw, tau=0.5, tau_chroma=0.5), fprdo.postprocess(raw, tau=0.5)):
         np.testing.assert_array_equal(a, b)
-    gray = fprdo.postprocess(raw[0], clip_percentile=None, tau=2.0, tau_chroma=0.0, chroma_gain=3.0)  # one plane: luma only
+    # one plane: luma only, tau_chroma and chroma_gain do not apply
+    gray = fprdo.postprocess(raw[0], clip_percentile=None, tau=2.0, tau_chroma=0.0, chroma_gain=3.0)
     np.testing.assert_allclose(gray, (raw[0] / raw[0].mean() + 2) / 3, rtol=1e-12)
     # smoothing is per plane and keeps the mean at 1
     sm = fprdo.importance(img, net, probes=32, smooth=1.0, clip_percentile=None, **one)

@@ -404,9 +404,9 @@ class MTCNNFeatures(nn.Module):
     has a vmap batching rule, so probes can be batched with ``torch.func.vmap`` over ``torch.func.vjp`` or
     ``autograd.grad(..., is_grads_batched=True)``, or looped. For a 512x512 picture and 64 probes on 2 CPU
     cores, ``fprdo.importance`` took 0.8 s (loop over probes) / 0.9 s (is_grads_batched), and one forward pass
-    takes ~0.03 s; on one thread (as the bench times it) 1.1-1.3 s, most of it P-Net's backward passes and
-    the full-resolution area downsampling's. PReLU is written as x * slope (see :func:`_prelu`) because ``torch.prelu``'s backward
-    always reduces the weight gradient too, which made these VJPs ~2x slower.
+    takes ~0.03 s; on one thread (as the bench times it) 1.1-1.6 s, most of it P-Net's backward passes and
+    the full-resolution area downsampling's. PReLU is written as x * slope (see :func:`_prelu`) because
+    ``torch.prelu``'s backward always reduces the weight gradient too, which made these VJPs ~2x slower.
     """
 
     def __init__(self, scales=(0.4, 0.2, 0.1), stage="pnet", face="prob", regression="gated", features=False):
