@@ -69,7 +69,10 @@ def main(argv=None) -> int:
     ap.add_argument("--qp", type=int, default=27)
     ap.add_argument("--repeat", type=int, default=9, help="timed pairs per photo and effort (default 9)")
     ap.add_argument("--weights", action="store_true", help="encode with bench_codec's importance-like map")
+    ap.add_argument("--aq", choices=("weights", "variance"), help="adaptive quantisation (aq='weights' needs --weights)")
     args = ap.parse_args(argv)
+    if args.aq == "weights" and not args.weights:
+        ap.error("--aq weights needs --weights")
 
     sys.path.insert(0, str(export_ref(args.ref)))
     ref = importlib.import_module("minicodec_ref")
@@ -77,13 +80,14 @@ def main(argv=None) -> int:
     from minicodec.colour import rgb_to_yuv420
     from bench_codec import importance_like_map
     print(f"ref {args.ref} ({ref.__file__}) against the working tree ({new.__file__}); QP {args.qp}, "
-          f"thread time, {args.repeat} interleaved pairs" + (", importance-like weights" if args.weights else ""))
+          f"thread time, {args.repeat} interleaved pairs" + (", importance-like weights" if args.weights else "")
+          + (f", aq={args.aq!r}" if args.aq else ""))
     rows = []
     for name in args.photos:
         planes = c.to_planes(c.load_photo(name), rgb_to_yuv420)
         w = importance_like_map(planes[0]) if args.weights else None
         for effort in args.efforts:
-            kw = dict(qp=args.qp, effort=effort, weights=w)
+            kw = dict(qp=args.qp, effort=effort, weights=w, aq=args.aq)
             same = ref.encode(planes, **kw).data == new.encode(planes, **kw).data   # also the warm-up
             t = {"ref": [], "new": []}
             for i in range(args.repeat):

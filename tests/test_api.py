@@ -287,12 +287,15 @@ def test_i_pcm_macroblock_bits():
 
 
 def test_mb_distortion_is_weighted_sse():
-    """With deblocking off, mb_distortion is sum w * (source - recon)^2 over each MB's luma and chroma."""
+    """With deblocking off, mb_distortion is sum w * (source - recon)^2 over each MB's luma and chroma.
+
+    With aq='weights' the macroblock's lambda changes, not the weights, so the report is still in the
+    caller's units."""
     rng = np.random.default_rng(4)
     planes = (rng.integers(0, 256, (36, 50), np.uint8), rng.integers(0, 256, (18, 25), np.uint8),
               rng.integers(0, 256, (18, 25), np.uint8))
     weights = (rng.uniform(0, 3, (36, 50)), rng.uniform(0, 3, (18, 25)), rng.uniform(0, 3, (18, 25)))
-    for kw in ({}, {"weights": weights}):
+    for kw in ({}, {"weights": weights}, {"weights": weights, "aq": "weights"}):
         enc = encode(planes, qp=30, deblock=False, **kw)
         w = kw.get("weights", (np.ones((36, 50)), np.ones((18, 25)), np.ones((18, 25))))
         err = [wk * (s.astype(np.float64) - r) ** 2 for wk, s, r in zip(w, planes, enc.planes)]
@@ -617,6 +620,30 @@ def test_aq_weights_uniform_is_no_aq(photo):
     h, w = photo.shape[:2]
     assert encode(photo, qp=30, weights=np.full((h, w), 3.0), aq="weights").data == \
         encode(photo, qp=30, weights=np.full((h, w), 3.0)).data
+
+
+@pytest.mark.parametrize("effort", ["fast", "full"])
+def test_aq_weights_counts_importance_once(effort):
+    """aq='weights' keeps the objective sum w e^2 + lambda R: it equals the same QP map given as qp= with
+    each macroblock's weights divided by mean_b(w) / mean(w) (the objective the map's own lambdas imply)."""
+    rng = np.random.default_rng(21)
+    rows, cols = 3, 4
+    planes = _aq_shape_planes(rng, rows, cols)
+    wb = rng.choice([0.25, 1.0, 4.0, 16.0], (rows, cols))
+    wy = np.kron(wb, np.ones((16, 16))) * rng.uniform(0.5, 1.5, (16 * rows, 16 * cols))
+    ratio = np.array([[wy[16 * r:16 * r + 16, 16 * c:16 * c + 16].mean() for c in range(cols)]
+                      for r in range(rows)]) / wy.mean()
+    wc = np.kron(wb, np.ones((8, 8)))
+    weights = (wy, wc, wc * 0.5)
+    dqp = np.clip(np.rint(-3 * np.log2(ratio)), -6, 6).astype(int)
+    scaled = (wy / np.kron(ratio, np.ones((16, 16))), wc / np.kron(ratio, np.ones((8, 8))),
+              wc * 0.5 / np.kron(ratio, np.ones((8, 8))))
+    aq = encode(planes, qp=30, weights=weights, aq="weights", effort=effort)
+    explicit = encode(planes, qp=30 + dqp, weights=scaled, effort=effort)
+    np.testing.assert_array_equal(aq.mb_qp, 30 + dqp)
+    assert aq.data == explicit.data
+    # and it is not the double count: raw weights with the map's lambdas decide differently
+    assert encode(planes, qp=30 + dqp, weights=weights, effort=effort).data != aq.data
 
 
 def test_aq_variance(photo):

@@ -407,11 +407,14 @@ def _sort_small(costs, order, n):
 
 
 @njit(cache=True)
-def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, slice_num, slice_qp,
+def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, last_mb, slice_num, slice_qp,
                  cqp_offset, mb_w, lam_factor, opts,
                  Y, Cb, Cr, mb_slice, mb_kind, mb_qp, nz_y, nz_c, ipred,
                  buf, ws, mb_bits, mb_dist, mb_i16mode, mb_cmode, mb_i4modes):
-    """Decide, code, reconstruct and write macroblocks first_mb .. last_mb - 1 of one slice."""
+    """Decide, code, reconstruct and write macroblocks first_mb .. last_mb - 1 of one slice.
+
+    Macroblock ``addr`` codes at QP ``qp_map[addr]`` with lambda ``lam_factor * 2^((QP - 12) / 3) *
+    lam_mult[addr]`` (the multiplier is 1 but for aq='weights', :mod:`minicodec.encoder.ratecontrol`)."""
     lev = np.zeros((27, 16), np.int32)
     lev16 = np.zeros((27, 16), np.int32)
     i4modes = np.zeros(16, np.int32)
@@ -464,12 +467,12 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
     force_c = opts[OPT_FORCE_CHROMA]
     effort = opts[OPT_EFFORT]
     rdoq = opts[OPT_RDOQ]  # 0 off, 1 drop-block only, 2 full
-    dzr = -1.0 if rdoq else lam_factor / 0.85  # without RDOQ the dead zone follows the weights
+    dzr0 = -1.0 if rdoq else lam_factor / 0.85  # without RDOQ the dead zone follows the weights
     wm_y = np.ones(17)  # mean weights of the macroblock's regions (mb_weight_means) and their dead zones
     wm_c = np.ones((2, 5))
     dz_y = np.full(17, DEADZONE_INTRA)
     dz_c = np.full((2, 5), DEADZONE_INTRA)
-    need_means = effort != EFFORT_FULL or dzr >= 0  # SATD scales, or dead zones that follow the weights
+    need_means = effort != EFFORT_FULL or dzr0 >= 0  # SATD scales, or dead zones that follow the weights
     # every array of the loop as a borrowed view: no atomic refcounts (see minicodec.borrow); the
     # scratch arrays' owners stay in `owners` until the end
     owners = (lev, lev16, i4modes, pcm, pred, edges, pred256, pred64, res, coef, coefs, tmp, up, save, dcs, dc,
@@ -478,6 +481,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
               cws, wm_y, wm_c, dz_y, dz_c)
     srcY, srcCb, srcCr, wY, wCb = borrowed(srcY), borrowed(srcCb), borrowed(srcCr), borrowed(wY), borrowed(wCb)
     wCr, qp_map, Y, Cb, Cr = borrowed(wCr), borrowed(qp_map), borrowed(Y), borrowed(Cb), borrowed(Cr)
+    lam_mult = borrowed(lam_mult)
     mb_slice, mb_kind, mb_qp, nz_y = borrowed(mb_slice), borrowed(mb_kind), borrowed(mb_qp), borrowed(nz_y)
     nz_c, ipred, buf, ws = borrowed(nz_c), borrowed(ipred), borrowed(buf), borrowed(ws)
     mb_bits, mb_dist, mb_i16mode = borrowed(mb_bits), borrowed(mb_dist), borrowed(mb_i16mode)
@@ -506,8 +510,9 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first_mb, last_mb, sl
         mb_slice[addr] = slice_num
         qp = qp_map[addr]
         cqp = chroma_qp(qp, cqp_offset)
-        lam = lam_factor * 2.0 ** ((qp - 12) / 3.0)
+        lam = lam_factor * 2.0 ** ((qp - 12) / 3.0) * lam_mult[addr]
         lam_sad = np.sqrt(lam)
+        dzr = dzr0 * lam_mult[addr] if dzr0 >= 0 else dzr0
         dq = qp - prev_qp
         if dq > 25:
             dq -= 52

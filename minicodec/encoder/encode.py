@@ -18,7 +18,7 @@ from ..nal import NAL_IDR, NAL_PPS, NAL_SEI, NAL_SPS, nal_unit
 from ..params import PPS, SPS, BitWriter, SliceHeader
 from ..picture import Picture
 from ..sei import sei_rbsp, size_message
-from .ratecontrol import importance_qp_offsets, scale_weights, variance_qp_offsets
+from .ratecontrol import importance_qp_offsets, variance_qp_offsets
 from .analyse import (MAX_CANDIDATE_BYTES, N_OPTS, OPT_EFFORT, OPT_FORCE_CHROMA, OPT_FORCE_I4, OPT_FORCE_I16,
                       OPT_FORCE_KIND, OPT_RDOQ, encode_slice)
 
@@ -305,8 +305,8 @@ def encode(image, qp=28, weights=None, **options):
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
              unavailable neighbours falls back to DC),
              aq=None|"weights"|"variance": a per-macroblock QP map added to qp, from the weights
-             (dQP = round(-3 log2(mean_b(w) / mean(w))), clipped to aq_range=(-6, 6), distortion weights
-             rescaled so the objective is unchanged) or from x264's variance AQ (aq_strength=1.0).
+             (dQP = round(-3 log2(mean_b(w) / mean(w))), clipped to aq_range=(-6, 6), each macroblock's
+             lambda times mean_b(w) / mean(w) so the objective is unchanged) or from x264's variance AQ (aq_strength=1.0).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -363,6 +363,7 @@ def encode(image, qp=28, weights=None, **options):
 
     # ---- adaptive quantisation: a per-macroblock QP map on top of qp
     aq = options.get("aq")
+    lam_mult = np.ones(nmb)  # per-macroblock lambda multiplier (aq='weights')
     if aq not in (None, "weights", "variance"):
         raise ValueError(f"aq must be None, 'weights' or 'variance', got {aq!r}")
     strength = options.get("aq_strength", 1.0)
@@ -377,11 +378,9 @@ def encode(image, qp=28, weights=None, **options):
     if aq == "weights":
         if weights is None:
             raise ValueError("aq='weights' needs weights")
-        dqp, scale = importance_qp_offsets(w_luma, mb_h, mb_w, *aq_range)
+        dqp, mult = importance_qp_offsets(w_luma, mb_h, mb_w, *aq_range)
         qp_map = np.clip(qp_map + dqp.ravel(), 0, 51).astype(np.int32)
-        wY = scale_weights(wY, scale, 16)
-        wCb = scale_weights(wCb, scale, 8)
-        wCr = scale_weights(wCr, scale, 8)
+        lam_mult = mult.ravel()
     elif aq == "variance":
         off = variance_qp_offsets(srcY, srcCb, srcCr, mb_h, mb_w, float(strength))
         qp_map = np.clip(np.rint(qp_map + off.ravel()), 0, 51).astype(np.int32)
@@ -412,7 +411,7 @@ def encode(image, qp=28, weights=None, **options):
         # 400 bytes per macroblock at most (MAX_MB_BITS, or I_PCM) + room for one speculative candidate
         w = BitWriter(64 + 420 * (last - first) + MAX_CANDIDATE_BYTES)
         hdr.write(sps, pps, w)
-        encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, first, last, s, slice_qp,
+        encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first, last, s, slice_qp,
                      pps.chroma_qp_index_offset, mb_w, float(lam_factor), opts,
                      pic.Y, pic.Cb, pic.Cr, pic.mb_slice, pic.mb_kind, pic.mb_qp, pic.nz_y, pic.nz_c, pic.ipred,
                      w.buf, w.ws, mb_bits, mb_dist, mb_i16, mb_c, mb_i4)
