@@ -346,14 +346,18 @@ def test_encode_does_not_modify_its_input(codec):
     o.assert_planes_equal(planes, keep_planes)
 
 
+@pytest.mark.parametrize("aq", [None, "weights"])
 @pytest.mark.parametrize("image", ["chelsea_48x64", "camera_64x80"])
-def test_importance_weights(codec, image):
-    """An (H, W) importance map changes the RD decisions, never the conformance."""
+def test_importance_weights(codec, image, aq):
+    """An (H, W) importance map changes the RD decisions, never the conformance; with aq='weights' it also
+    sets each macroblock's QP (here QP - 3 and QP + 6 in a checkerboard: mb_qp_delta of both signs)."""
     img = o.sample_image(image)
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     weights = np.where((yy // 16 + xx // 16) % 2 == 0, 8.0, 0.125)
-    enc = codec.encode(img, qp=30, weights=weights)
+    enc = codec.encode(img, qp=30, weights=weights, aq=aq)
+    if aq:
+        assert set(np.unique(enc.mb_qp)) <= {27, 30, 36} and enc.mb_qp.min() == 27 and enc.mb_qp.max() == 36
     for dec in o.DECODERS:
         if o.have_decoder(dec):
             o.assert_planes_equal(o.ffmpeg_decode(enc.data, dec, expected_frames=1)[0], tuple(enc.planes), dec)
