@@ -64,6 +64,15 @@ def _up_transpose_cols(t, out):
             o[cw - 1] += 0.25 * row[2 * cw - 1]  # the last odd sample's right neighbour clamps
 
 
+@njit(cache=True, inline="always")
+def _input_to_planes(m, s, g, y, x):
+    """(Y, Cb, Cr) parts of the model-input gradient g[:, y, x]: s * M^T g (M maps Y'CbCr to R'G'B')."""
+    g0, g1, g2 = g[0, y, x], g[1, y, x], g[2, y, x]
+    return (s * (m[0, 0] * g0 + m[1, 0] * g1 + m[2, 0] * g2),
+            s * (m[0, 1] * g0 + m[1, 1] * g1 + m[2, 1] * g2),
+            s * (m[0, 2] * g0 + m[1, 2] * g1 + m[2, 2] * g2))
+
+
 @njit(cache=True)
 def accumulate_squared_grads(G, m, gray, acc_y, acc_cb, acc_cr):
     """For each probe b: the gradients on the planes from G[b] (3, Hp, Wp), the gradient on the padded model
@@ -80,20 +89,20 @@ def accumulate_squared_grads(G, m, gray, acc_y, acc_cb, acc_cr):
         g = G[b]
         for y in range(H):  # the picture itself
             for x in range(W):
-                g0, g1, g2 = g[0, y, x], g[1, y, x], g[2, y, x]
-                ty[y, x] = s * (m[0, 0] * g0 + m[1, 0] * g1 + m[2, 0] * g2)
+                gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
+                ty[y, x] = gy
                 if not gray:
-                    tc[0, y, x] = s * (m[0, 1] * g0 + m[1, 1] * g1 + m[2, 1] * g2)
-                    tc[1, y, x] = s * (m[0, 2] * g0 + m[1, 2] * g1 + m[2, 2] * g2)
+                    tc[0, y, x] = gcb
+                    tc[1, y, x] = gcr
         for y in range(Hp):  # the padding, below and right of the picture, folds back onto the edge samples
             yy = min(y, H - 1)
             for x in range(W if y < H else 0, Wp):
                 xx = min(x, W - 1)
-                g0, g1, g2 = g[0, y, x], g[1, y, x], g[2, y, x]
-                ty[yy, xx] += s * (m[0, 0] * g0 + m[1, 0] * g1 + m[2, 0] * g2)
+                gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
+                ty[yy, xx] += gy
                 if not gray:
-                    tc[0, yy, xx] += s * (m[0, 1] * g0 + m[1, 1] * g1 + m[2, 1] * g2)
-                    tc[1, yy, xx] += s * (m[0, 2] * g0 + m[1, 2] * g1 + m[2, 2] * g2)
+                    tc[0, yy, xx] += gcb
+                    tc[1, yy, xx] += gcr
         for y in range(H):
             for x in range(W):
                 acc_y[y, x] += ty[y, x] * ty[y, x]
