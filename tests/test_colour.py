@@ -265,3 +265,58 @@ def test_kernels_odd_sizes_and_non_contiguous_input(h, w):
         np.testing.assert_allclose(up, bilinear_centre(cbv, hh, ww), rtol=0, atol=1e-12)
         ref = np.clip(ref_rgb(yv, bilinear_centre(cbv, hh, ww), bilinear_centre(crv, hh, ww)), 0, 255)
         assert np.abs(colour.yuv420_to_rgb(yv, cbv, crv) - ref).max() <= 0.51, name
+
+
+def _u8(v):
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def _matrix_rows(a, b, c, m, off):
+    """``m @ (a, b, c) + off`` per sample, each row summed left to right as the module docstring states."""
+    return [((a * m[k, 0] + b * m[k, 1]) + c * m[k, 2]) + off[k] for k in range(3)]
+
+
+def _clamped_neighbours(n, step):
+    """Index of each sample's other bilinear tap along an axis of n chroma samples: k - 1 for even output
+    positions, k + 1 for odd ones, clamped (``step`` = output positions per chroma sample, 2)."""
+    out = np.arange(step * n) // step
+    other = np.where(np.arange(step * n) % 2 == 0, out - 1, out + 1)
+    return out, np.clip(other, 0, n - 1)
+
+
+@FAST
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**32 - 1), st.booleans())
+def test_kernels_equal_the_documented_arithmetic_to_the_bit(h, w, seed, as_float):
+    """The Numba kernels (written for vectorisation, row buffers and all) against the same arithmetic in
+    plain numpy, elementwise: the same float operations in the same order give the same bits."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    x = img.astype(np.float64) + (rng.uniform(-0.6, 0.6, img.shape) if as_float else 0.0)
+    src = x if as_float else img
+    yv, vb, vr = _matrix_rows(x[..., 0], x[..., 1], x[..., 2], colour.RGB_TO_YCBCR, colour.YCBCR_OFFSET)
+
+    def mean2x2(c):  # odd sizes: the last row / column repeated; sum order (2i,2j) (2i+1,2j) (2i,2j+1) (2i+1,2j+1)
+        c = np.pad(c, ((0, h & 1), (0, w & 1)), mode="edge")
+        return _u8(0.25 * (((c[0::2, 0::2] + c[1::2, 0::2]) + c[0::2, 1::2]) + c[1::2, 1::2]))
+
+    y, cb, cr = colour.rgb_to_yuv420(src)
+    np.testing.assert_array_equal(y, _u8(yv))
+    np.testing.assert_array_equal(cb, mean2x2(vb))
+    np.testing.assert_array_equal(cr, mean2x2(vr))
+
+    planes = [rng.integers(0, 256, s, dtype=np.uint8) for s in ((h, w), cb.shape, cb.shape)]
+    if as_float:
+        planes = [p + rng.uniform(-3, 3, p.shape) for p in planes]
+    k, k2 = _clamped_neighbours(cb.shape[0], 2)
+    j, j2 = _clamped_neighbours(cb.shape[1], 2)
+    ups = []
+    for c in planes[1:]:
+        c = np.asarray(c, np.float64)
+        rows = 0.75 * c[k] + 0.25 * c[k2]
+        ups.append((0.75 * rows[:, j] + 0.25 * rows[:, j2])[:h, :w])
+        np.testing.assert_array_equal(colour.upsample_chroma(c, h, w), ups[-1])
+    for full, m, off in ((False, colour.YCBCR_TO_RGB, colour.YCBCR_OFFSET),
+                         (True, colour.YCBCR_TO_RGB_FULL, np.array([0.0, 128.0, 128.0]))):
+        a = np.asarray(planes[0], np.float64) - off[0]
+        ref = np.stack([_u8(v) for v in _matrix_rows(a, ups[0] - off[1], ups[1] - off[2], m, np.zeros(3))], -1)
+        np.testing.assert_array_equal(colour.yuv420_to_rgb(*planes, full_range=full), ref)
