@@ -1,6 +1,6 @@
 """Per-macroblock QP maps: from importance weights (FP-RDO's block-wise step variation) and x264's
-variance-based adaptive quantisation (aq-mode 1). Vectorised over macroblocks; the one pass over the weights
-is a Numba kernel.
+variance-based adaptive quantisation (aq-mode 1). One Numba pass takes the per-macroblock sums
+(:func:`_mb_sums`); the rest is vectorised over macroblocks.
 
 Importance: with weights w, ``dQP_b = round(-3 log2(mean_b(w) / mean(w)))``. Since lambda grows as
 2^(QP/3), the macroblock's own lambda is then about ``lambda * mean(w) / mean_b(w)``. Rescaling the weights
@@ -14,16 +14,6 @@ import numpy as np
 from numba import njit
 
 
-def _mb_sums(plane, n, mb_h, mb_w):
-    """Sum of each n x n macroblock region of a plane (zero beyond its edges); no copy when it is whole."""
-    h, w = plane.shape
-    p = plane
-    if (h, w) != (mb_h * n, mb_w * n):
-        p = np.zeros((mb_h * n, mb_w * n), np.float64)
-        p[:h, :w] = plane
-    return p.reshape(mb_h, n, mb_w, n).sum(axis=(1, 3))
-
-
 def _mb_counts(h, w, n, mb_h, mb_w):
     """Samples of an (h, w) plane inside each n x n macroblock region."""
     rows = np.minimum(n, h - n * np.arange(mb_h))
@@ -32,15 +22,21 @@ def _mb_counts(h, w, n, mb_h, mb_w):
 
 
 @njit(cache=True)
-def _mb_luma_sums(w, mb_h, mb_w):
-    """Sum of the weights in each 16x16 macroblock of a luma plane (zero beyond its edges) and in all."""
-    h, wd = w.shape
-    out = np.zeros((mb_h, mb_w))
+def _mb_sums(plane, log2n, mb_h, mb_w, squares):
+    """Per-macroblock sums of a plane in n x n regions (n = 2^log2n; zero beyond the plane's edges): the
+    samples' sums, their total, and with ``squares`` the sums of their squares (zeros otherwise)."""
+    h, wd = plane.shape
+    s = np.zeros((mb_h, mb_w))
+    s2 = np.zeros((mb_h, mb_w))
     for y in range(h):
-        r = out[y >> 4]
+        r = s[y >> log2n]
+        r2 = s2[y >> log2n]
         for x in range(wd):
-            r[x >> 4] += w[y, x]
-    return out, out.sum()
+            v = np.float64(plane[y, x])
+            r[x >> log2n] += v
+            if squares:
+                r2[x >> log2n] += v * v
+    return s, s.sum(), s2
 
 
 def importance_qp_offsets(wY, mb_h, mb_w, lo=-6, hi=6):
@@ -50,7 +46,7 @@ def importance_qp_offsets(wY, mb_h, mb_w, lo=-6, hi=6):
     nothing either way, and it codes at QP + hi) or a map that is zero everywhere."""
     h, w = wY.shape
     counts = _mb_counts(h, w, 16, mb_h, mb_w)
-    sums, total = _mb_luma_sums(np.ascontiguousarray(wY, np.float64), mb_h, mb_w)
+    sums, total, _ = _mb_sums(np.ascontiguousarray(wY, np.float64), 4, mb_h, mb_w, False)
     mean_b = sums / counts
     mean = total / (h * w)
     if not mean > 0:
@@ -65,9 +61,7 @@ def variance_qp_offsets(Y, Cb, Cr, mb_h, mb_w, strength=1.0):
     """x264 aq-mode 1: dQP = 1.0397 * strength * (log2(max(E, 1)) - 14.427), E the AC energy of the
     macroblock's luma 16x16 and both chroma 8x8 blocks (sum x^2 - (sum x)^2 / N), as float offsets."""
     e = np.zeros((mb_h, mb_w))
-    for plane, n in ((Y, 16), (Cb, 8), (Cr, 8)):
-        p = plane.astype(np.float64)
-        s = _mb_sums(p, n, mb_h, mb_w)
-        s2 = _mb_sums(p * p, n, mb_h, mb_w)
-        e += s2 - s * s / (n * n)
+    for plane, log2n in ((Y, 4), (Cb, 3), (Cr, 3)):
+        s, _, s2 = _mb_sums(plane, log2n, mb_h, mb_w, True)  # integers: exact in float64, in any order
+        e += s2 - s * s / (1 << 2 * log2n)
     return 1.0397 * strength * (np.log2(np.maximum(e, 1.0)) - 14.427)
