@@ -647,17 +647,20 @@ def test_aq_weights_counts_importance_once(effort):
 
 
 def test_aq_variance(photo):
-    """x264 aq-mode 1: flat macroblocks get a lower QP than textured ones; strength 0 is no AQ."""
+    """x264 aq-mode 1: flat macroblocks get a lower QP than textured ones; strength 0 is no AQ; the offsets
+    are unclipped by default (a flat macroblock: 1.0397 * (log2(1) - 14.427) = -15) and aq_range clips them."""
     rng = np.random.default_rng(10)
     planes = _aq_shape_planes(rng, 2, 4)
     enc = encode(planes, qp=30, aq="variance", force_mb_type="I16x16")
     assert enc.mb_qp[:, :2].max() < enc.mb_qp[:, 2:].min(), enc.mb_qp
+    assert (enc.mb_qp[:, :2] == 15).all(), enc.mb_qp
     assert _same_planes(decode(enc.data, "yuv"), enc.planes)
     assert encode(photo, qp=30, aq="variance", aq_strength=0.0).data == encode(photo, qp=30).data
     strong = encode(planes, qp=30, aq="variance", aq_strength=2.0, force_mb_type="I16x16")
     spread = [np.ptp(e.mb_qp) for e in (enc, strong)]
     assert spread[1] > spread[0], spread
     narrow = encode(planes, qp=30, aq="variance", aq_strength=2.0, aq_range=(-1, 1), force_mb_type="I16x16")
+    assert (narrow.mb_qp[:, :2] == 29).all() and (narrow.mb_qp[:, 2:] == 31).all(), narrow.mb_qp
     assert _same_planes(decode(narrow.data, "yuv"), narrow.planes)
 
 

@@ -305,8 +305,9 @@ def encode(image, qp=28, weights=None, **options):
              force_i16x16_mode=None|0..3, force_chroma_mode=None|0..3 (a forced mode that needs
              unavailable neighbours falls back to DC),
              aq=None|"weights"|"variance": a per-macroblock QP map added to qp, from the weights
-             (dQP = round(-3 log2(mean_b(w) / mean(w))), clipped to aq_range=(-6, 6), each macroblock's
-             lambda times mean_b(w) / mean(w) so the objective is unchanged) or from x264's variance AQ (aq_strength=1.0).
+             (dQP = round(-3 log2(mean_b(w) / mean(w))), each macroblock's lambda times mean_b(w) / mean(w)
+             so the objective is unchanged) or from x264's variance AQ (aq_strength=1.0); aq_range=(lo, hi)
+             clips the offsets (default (-6, 6) for weights, none for variance, as x264).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -370,7 +371,9 @@ def encode(image, qp=28, weights=None, **options):
     if not _is_real(strength) or not np.isfinite(strength) \
             or strength < 0:
         raise ValueError(f"aq_strength must be a finite non-negative number, got {strength!r}")
-    aq_range = options.get("aq_range", (-6, 6))
+    aq_range = options.get("aq_range")
+    if aq_range is None:  # weights: +-6; variance: x264's offsets, unclipped
+        aq_range = (-6, 6) if aq != "variance" else (-51, 51)
     if (not isinstance(aq_range, (tuple, list)) or len(aq_range) != 2
             or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in aq_range)
             or not -51 <= aq_range[0] <= 0 <= aq_range[1] <= 51):
@@ -382,7 +385,7 @@ def encode(image, qp=28, weights=None, **options):
         qp_map = np.clip(qp_map + dqp.ravel(), 0, 51).astype(np.int32)
         lam_mult = mult.ravel()
     elif aq == "variance":
-        off = variance_qp_offsets(srcY, srcCb, srcCr, mb_h, mb_w, float(strength))
+        off = np.clip(variance_qp_offsets(srcY, srcCb, srcCr, mb_h, mb_w, float(strength)), *aq_range)
         qp_map = np.clip(np.rint(qp_map + off.ravel()), 0, 51).astype(np.int32)
 
     W2, H2 = W + (W & 1), H + (H & 1)
