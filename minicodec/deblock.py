@@ -24,7 +24,7 @@ with qPav = (qPp + qPq + 1) >> 1 (8-461), qPp/qPq being QPY for luma and QPC (Ta
 import numpy as np
 from numba import njit
 
-from .borrow import borrowed
+from .borrow import borrowed, keep_alive
 
 # Table 8-16: alpha' indexed by indexA (0..51).
 ALPHA_TABLE = np.array([
@@ -77,119 +77,253 @@ def chroma_qp(qpy, chroma_qp_index_offset):
     return QPC_TABLE[_clip3(0, 51, qpy + chroma_qp_index_offset)]
 
 
-@njit(cache=True, inline="always")
-def _filter_luma_line(P, r, c, dr, dc, bs, alpha, beta, tc0):
-    """Filter one line of luma samples across an edge (8.7.2.3, 8.7.2.4 with chromaStyleFilteringFlag 0).
+# ------------------------------------------------------------------------------------------------
+# Filtering a whole edge at once
+#
+# An edge of a macroblock is 16 lines (luma) or 8 lines (chroma); each line crosses the edge with the
+# eight samples p3, p2, p1, p0 | q0, q1, q2, q3. The kernels below filter all lines of an edge in one
+# loop without branches inside: they compute the filtered and the unfiltered value of every sample
+# and select one, so that LLVM turns the loop into SIMD instructions. They work on a block B of
+# 8 rows of 16 samples in which each line is a column:
+#
+#     B[k]       = p3 of line k        B[64 + k]  = q0 of line k
+#     B[16 + k]  = p2                  B[80 + k]  = q1
+#     B[32 + k]  = p1                  B[96 + k]  = q2
+#     B[48 + k]  = p0                  B[112 + k] = q3
+#
+# The row stride is the constant 16, so LLVM can see that the rows of B do not overlap. B is a piece
+# of a scratch block (below) into which the samples around the edges of one macroblock are copied:
+# for horizontal edges the rows of B are rows of the picture, for vertical edges its columns (the
+# samples are transposed on the way in and out, as x264 and FFmpeg do). Chroma edges carry the 8 lines
+# of Cb in columns 0..7 and the 8 lines of Cr in columns 8..15: both use the same alpha, beta, tC0.
+# ------------------------------------------------------------------------------------------------
 
-    q0 is P[r, c]; pi = P[r - (i+1)*dr, c - (i+1)*dc] and qi = P[r + i*dr, c + i*dc].
-    """
-    p0 = np.int32(P[r - dr, c - dc])
-    p1 = np.int32(P[r - 2 * dr, c - 2 * dc])
-    q0 = np.int32(P[r, c])
-    q1 = np.int32(P[r + dr, c + dc])
-    # 8-468: filterSamplesFlag
-    if not (abs(p0 - q0) < alpha and abs(p1 - p0) < beta and abs(q1 - q0) < beta):
-        return
-    p2 = np.int32(P[r - 3 * dr, c - 3 * dc])
-    q2 = np.int32(P[r + 2 * dr, c + 2 * dc])
-    ap = abs(p2 - p0)  # 8-471
-    aq = abs(q2 - q0)  # 8-472
-    if bs < 4:
-        # 8.7.2.3: tC = tC0 + (ap < beta) + (aq < beta) (8-474)
-        tc = tc0
-        if ap < beta:
-            tc += 1
-        if aq < beta:
-            tc += 1
-        delta = _clip3(-tc, tc, (((q0 - p0) << 2) + (p1 - q1) + 4) >> 3)  # 8-475
-        P[r - dr, c - dc] = _clip3(0, 255, p0 + delta)                     # 8-476
-        P[r, c] = _clip3(0, 255, q0 - delta)                               # 8-477
-        if ap < beta:  # 8-478
-            P[r - 2 * dr, c - 2 * dc] = p1 + _clip3(-tc0, tc0, (p2 + ((p0 + q0 + 1) >> 1) - (p1 << 1)) >> 1)
-        if aq < beta:  # 8-480
-            P[r + dr, c + dc] = q1 + _clip3(-tc0, tc0, (q2 + ((p0 + q0 + 1) >> 1) - (q1 << 1)) >> 1)
-    else:
-        # 8.7.2.4, bS == 4
-        small = abs(p0 - q0) < ((alpha >> 2) + 2)
-        if ap < beta and small:  # 8-485
-            p3 = np.int32(P[r - 4 * dr, c - 4 * dc])
-            P[r - dr, c - dc] = (p2 + 2 * p1 + 2 * p0 + 2 * q0 + q1 + 4) >> 3          # 8-486
-            P[r - 2 * dr, c - 2 * dc] = (p2 + p1 + p0 + q0 + 2) >> 2                   # 8-487
-            P[r - 3 * dr, c - 3 * dc] = (2 * p3 + 3 * p2 + p1 + p0 + q0 + 4) >> 3      # 8-488
-        else:
-            P[r - dr, c - dc] = (2 * p1 + p0 + q1 + 2) >> 2                            # 8-489
-        if aq < beta and small:  # 8-492
-            q3 = np.int32(P[r + 3 * dr, c + 3 * dc])
-            P[r, c] = (p1 + 2 * p0 + 2 * q0 + 2 * q1 + q2 + 4) >> 3                    # 8-493
-            P[r + dr, c + dc] = (p0 + q0 + q1 + q2 + 2) >> 2                           # 8-494
-            P[r + 2 * dr, c + 2 * dc] = (2 * q3 + 3 * q2 + q1 + q0 + p0 + 4) >> 3      # 8-495
-        else:
-            P[r, c] = (2 * q1 + q0 + p1 + 2) >> 2                                      # 8-496
+LINES = 16  # columns of the scratch blocks: 16 luma lines, or 8 Cb + 8 Cr lines
 
 
 @njit(cache=True, inline="always")
-def _filter_chroma_line(P, r, c, dr, dc, bs, alpha, beta, tc0):
-    """Filter one line of chroma samples across an edge (8.7.2.3, 8.7.2.4 with chromaStyleFilteringFlag 1).
-
-    Only p0 and q0 are modified; bS < 4 uses tC = tC0 + 1 (8-473).
-    """
-    p0 = np.int32(P[r - dr, c - dc])
-    p1 = np.int32(P[r - 2 * dr, c - 2 * dc])
-    q0 = np.int32(P[r, c])
-    q1 = np.int32(P[r + dr, c + dc])
-    if not (abs(p0 - q0) < alpha and abs(p1 - p0) < beta and abs(q1 - q0) < beta):  # 8-468
-        return
-    if bs < 4:
-        tc = tc0 + 1
-        delta = _clip3(-tc, tc, (((q0 - p0) << 2) + (p1 - q1) + 4) >> 3)  # 8-475
-        P[r - dr, c - dc] = _clip3(0, 255, p0 + delta)                     # 8-476
-        P[r, c] = _clip3(0, 255, q0 - delta)                               # 8-477
-    else:
-        P[r - dr, c - dc] = (2 * p1 + p0 + q1 + 2) >> 2                    # 8-489
-        P[r, c] = (2 * q1 + q0 + p1 + 2) >> 2                              # 8-496
-
-
-@njit(cache=True)
-def _filter_edge(P, r0, c0, vertical, length, chroma, bs, qpav, offset_a, offset_b):
-    """Filter one whole edge of ``length`` lines whose first q0 sample is P[r0, c0] (8.7.1, 8.7.2).
-
-    ``vertical`` edges are crossed horizontally (p samples to the left), horizontal edges vertically.
-    indexA = Clip3(0, 51, qPav + filterOffsetA) (8-462), indexB likewise (8-463); alpha, beta from
-    Table 8-16 and tC0 from Table 8-17 (8-bit video, so no bit-depth scaling).
-    """
+def _edge_params(qpav, offset_a, offset_b, bs):
+    """alpha, beta and tC0 of an edge (8.7.2.2): indexA = Clip3(0, 51, qPav + filterOffsetA) (8-462),
+    indexB likewise (8-463); alpha, beta from Table 8-16, tC0 from Table 8-17 (bS < 4 only; 8-bit
+    video, so no bit-depth scaling). alpha == 0 or beta == 0 means that filterSamplesFlag (8-468) is 0
+    for every line: the edge is left alone."""
     index_a = _clip3(0, 51, qpav + offset_a)
     index_b = _clip3(0, 51, qpav + offset_b)
-    alpha = ALPHA_TABLE[index_a]
-    beta = BETA_TABLE[index_b]
-    if alpha == 0 or beta == 0:
-        return  # filterSamplesFlag (8-468) can never be 1
     tc0 = TC0_TABLE[index_a, bs - 1] if bs < 4 else 0
-    if vertical:
-        dr, dc, er, ec = 0, 1, 1, 0
-    else:
-        dr, dc, er, ec = 1, 0, 0, 1
-    for k in range(length):
-        if chroma:
-            _filter_chroma_line(P, r0 + k * er, c0 + k * ec, dr, dc, bs, alpha, beta, tc0)
-        else:
-            _filter_luma_line(P, r0 + k * er, c0 + k * ec, dr, dc, bs, alpha, beta, tc0)
+    return ALPHA_TABLE[index_a], BETA_TABLE[index_b], tc0
 
 
 @njit(cache=True)
-def _filter_mb_plane(P, size, chroma, y0, x0, left, top, qpav_left, qpav_top, qp, offset_a, offset_b):
-    """All edges of one macroblock in one colour plane, in the order of 8.7: vertical edges left to
-    right (the macroblock edge first when filtered, bS 4), then horizontal edges top to bottom.
+def _filter_luma_edge(B, bs, alpha, beta, tc0):
+    """Filter the 16 luma lines held in B (layout above): 8.7.2.3 / 8.7.2.4, chromaStyleFilteringFlag 0."""
+    if bs < 4:
+        for k in range(LINES):
+            p2, p1, p0 = np.int32(B[16 + k]), np.int32(B[32 + k]), np.int32(B[48 + k])
+            q0, q1, q2 = np.int32(B[64 + k]), np.int32(B[80 + k]), np.int32(B[96 + k])
+            # 8-468: filterSamplesFlag
+            on = (abs(p0 - q0) < alpha) & (abs(p1 - p0) < beta) & (abs(q1 - q0) < beta)
+            p_side = abs(p2 - p0) < beta  # ap < beta (8-471)
+            q_side = abs(q2 - q0) < beta  # aq < beta (8-472)
+            # 8.7.2.3: tC = tC0 + (ap < beta) + (aq < beta) (8-474)
+            tc = tc0 + p_side + q_side
+            delta = _clip3(-tc, tc, (((q0 - p0) << 2) + (p1 - q1) + 4) >> 3)                     # 8-475
+            p0f = _clip3(0, 255, p0 + delta)                                                       # 8-476
+            q0f = _clip3(0, 255, q0 - delta)                                                       # 8-477
+            p1f = p1 + _clip3(-tc0, tc0, (p2 + ((p0 + q0 + 1) >> 1) - (p1 << 1)) >> 1)             # 8-478
+            q1f = q1 + _clip3(-tc0, tc0, (q2 + ((p0 + q0 + 1) >> 1) - (q1 << 1)) >> 1)             # 8-480
+            B[32 + k] = p1f if on & p_side else p1
+            B[48 + k] = p0f if on else p0
+            B[64 + k] = q0f if on else q0
+            B[80 + k] = q1f if on & q_side else q1
+    else:
+        for k in range(LINES):
+            p3, p2, p1, p0 = np.int32(B[k]), np.int32(B[16 + k]), np.int32(B[32 + k]), np.int32(B[48 + k])
+            q0, q1, q2, q3 = np.int32(B[64 + k]), np.int32(B[80 + k]), np.int32(B[96 + k]), np.int32(B[112 + k])
+            on = (abs(p0 - q0) < alpha) & (abs(p1 - p0) < beta) & (abs(q1 - q0) < beta)         # 8-468
+            # 8.7.2.4, bS == 4: the strong filter on a side when ap (aq) < beta and the step is small
+            small = abs(p0 - q0) < ((alpha >> 2) + 2)
+            strong_p = on & small & (abs(p2 - p0) < beta)                                          # 8-485
+            strong_q = on & small & (abs(q2 - q0) < beta)                                          # 8-492
+            p0s = (p2 + 2 * p1 + 2 * p0 + 2 * q0 + q1 + 4) >> 3                                    # 8-486
+            p1s = (p2 + p1 + p0 + q0 + 2) >> 2                                                     # 8-487
+            p2s = (2 * p3 + 3 * p2 + p1 + p0 + q0 + 4) >> 3                                        # 8-488
+            p0w = (2 * p1 + p0 + q1 + 2) >> 2                                                      # 8-489
+            q0s = (p1 + 2 * p0 + 2 * q0 + 2 * q1 + q2 + 4) >> 3                                    # 8-493
+            q1s = (p0 + q0 + q1 + q2 + 2) >> 2                                                     # 8-494
+            q2s = (2 * q3 + 3 * q2 + q1 + q0 + p0 + 4) >> 3                                        # 8-495
+            q0w = (2 * q1 + q0 + p1 + 2) >> 2                                                      # 8-496
+            B[16 + k] = p2s if strong_p else p2
+            B[32 + k] = p1s if strong_p else p1
+            B[48 + k] = p0s if strong_p else (p0w if on else p0)
+            B[64 + k] = q0s if strong_q else (q0w if on else q0)
+            B[80 + k] = q1s if strong_q else q1
+            B[96 + k] = q2s if strong_q else q2
 
-    ``size`` is 16 (luma) or 8 (4:2:0 chroma); internal edges lie every 4 samples (bS 3).
-    """
-    if left:
-        _filter_edge(P, y0, x0, True, size, chroma, 4, qpav_left, offset_a, offset_b)
-    for e in range(4, size, 4):
-        _filter_edge(P, y0, x0 + e, True, size, chroma, 3, qp, offset_a, offset_b)
-    if top:
-        _filter_edge(P, y0, x0, False, size, chroma, 4, qpav_top, offset_a, offset_b)
-    for e in range(4, size, 4):
-        _filter_edge(P, y0 + e, x0, False, size, chroma, 3, qp, offset_a, offset_b)
+
+@njit(cache=True)
+def _filter_chroma_edge(B, bs, alpha, beta, tc0):
+    """Filter the 8 Cb and 8 Cr lines held in B (layout above): 8.7.2.3 / 8.7.2.4 with
+    chromaStyleFilteringFlag 1, so only p0 and q0 change and bS < 4 uses tC = tC0 + 1 (8-473)."""
+    if bs < 4:
+        tc = tc0 + 1
+        for k in range(LINES):
+            p1, p0 = np.int32(B[32 + k]), np.int32(B[48 + k])
+            q0, q1 = np.int32(B[64 + k]), np.int32(B[80 + k])
+            on = (abs(p0 - q0) < alpha) & (abs(p1 - p0) < beta) & (abs(q1 - q0) < beta)         # 8-468
+            delta = _clip3(-tc, tc, (((q0 - p0) << 2) + (p1 - q1) + 4) >> 3)                     # 8-475
+            B[48 + k] = _clip3(0, 255, p0 + delta) if on else p0                                   # 8-476
+            B[64 + k] = _clip3(0, 255, q0 - delta) if on else q0                                   # 8-477
+    else:
+        for k in range(LINES):
+            p1, p0 = np.int32(B[32 + k]), np.int32(B[48 + k])
+            q0, q1 = np.int32(B[64 + k]), np.int32(B[80 + k])
+            on = (abs(p0 - q0) < alpha) & (abs(p1 - p0) < beta) & (abs(q1 - q0) < beta)         # 8-468
+            B[48 + k] = (2 * p1 + p0 + q1 + 2) >> 2 if on else p0                                  # 8-489
+            B[64 + k] = (2 * q1 + q0 + p1 + 2) >> 2 if on else q0                                  # 8-496
+
+
+# ------------------------------------------------------------------------------------------------
+# Moving samples between the planes and the scratch blocks
+#
+# A scratch block S (uint8, rows of 16 samples) holds one macroblock's samples plus the 8 lines before
+# it across its edges: row j of S is the picture's row y0 - 8 + j (horizontal edges) or column
+# x0 - 8 + j (vertical edges), so the block B of the edge at offset e in the macroblock (e = 0 for the
+# macroblock edge, p3 in row 4 + e) is S[16 (4 + e):16 (4 + e) + 128]. The left or top neighbour's
+# samples are moved only when that macroblock edge is filtered (at the picture border they do not
+# exist). Samples move 8 at a time, as int64 words of the int64 views of the planes and of S (hence
+# planes C-contiguous with a width that is a multiple of 8, which whole macroblocks give): a row of
+# 16 samples is two words; a column is made by transposing 8x8 samples held in 8 words.
+# ------------------------------------------------------------------------------------------------
+
+M32 = 0x00000000FFFFFFFF  # bytes 0..3 of a word
+M16 = 0x0000FFFF0000FFFF  # bytes 0, 1, 4, 5
+M8 = 0x00FF00FF00FF00FF   # bytes 0, 2, 4, 6
+
+
+@njit(cache=True, inline="always")
+def _swap(a, b, s, m):
+    """Exchange the bytes of a outside the mask m with the bytes of b inside it, s bits apart: with
+    (m, s) = (M32, 32) the high half of a and the low half of b trade places."""
+    return (a & m) | ((b & m) << s), ((a >> s) & m) | (b & ~m)
+
+
+@njit(cache=True, inline="always")
+def _transpose8x8(w0, w1, w2, w3, w4, w5, w6, w7):
+    """Transpose the 8x8 bytes whose row r is word wr (byte i = column i, x86 is little-endian):
+    swap the off-diagonal 4x4 blocks, then the off-diagonal 2x2 blocks inside each 4x4, then the
+    off-diagonal samples inside each 2x2."""
+    w0, w4 = _swap(w0, w4, 32, M32)
+    w1, w5 = _swap(w1, w5, 32, M32)
+    w2, w6 = _swap(w2, w6, 32, M32)
+    w3, w7 = _swap(w3, w7, 32, M32)
+    w0, w2 = _swap(w0, w2, 16, M16)
+    w1, w3 = _swap(w1, w3, 16, M16)
+    w4, w6 = _swap(w4, w6, 16, M16)
+    w5, w7 = _swap(w5, w7, 16, M16)
+    w0, w1 = _swap(w0, w1, 8, M8)
+    w2, w3 = _swap(w2, w3, 8, M8)
+    w4, w5 = _swap(w4, w5, 8, M8)
+    w6, w7 = _swap(w6, w7, 8, M8)
+    return w0, w1, w2, w3, w4, w5, w6, w7
+
+
+@njit(cache=True, inline="always")
+def _cols_in(P64, y, c, S64, t):
+    """Samples P[y + r, 8 c + i] (r, i = 0..7) to S64[t + 2 i] byte r: eight columns of the plane
+    become eight rows (word t or t + 1 of the row: lines 0..7 or 8..15) of the scratch block."""
+    w = _transpose8x8(P64[y, c], P64[y + 1, c], P64[y + 2, c], P64[y + 3, c],
+                      P64[y + 4, c], P64[y + 5, c], P64[y + 6, c], P64[y + 7, c])
+    for i in range(8):
+        S64[t + 2 * i] = w[i]
+
+
+@njit(cache=True, inline="always")
+def _cols_out(P64, y, c, S64, t):
+    """The inverse of _cols_in (a transpose is its own inverse)."""
+    w = _transpose8x8(S64[t], S64[t + 2], S64[t + 4], S64[t + 6],
+                      S64[t + 8], S64[t + 10], S64[t + 12], S64[t + 14])
+    for r in range(8):
+        P64[y + r, c] = w[r]
+
+
+@njit(cache=True)
+def _filter_mb_luma(Y64, S, y0, x0, left, top, qpav_left, qpav_top, qp, offset_a, offset_b):
+    """All luma edges of the macroblock at (y0, x0), in the order of 8.7: vertical edges left to right
+    (the macroblock edge first when filtered, bS 4; then the internal edges 4, 8, 12, bS 3), then the
+    horizontal edges top to bottom likewise. S is a scratch block of 24 rows of 16."""
+    alpha_l, beta_l, _ = _edge_params(qpav_left, offset_a, offset_b, 4)
+    alpha_t, beta_t, _ = _edge_params(qpav_top, offset_a, offset_b, 4)
+    alpha_i, beta_i, tc0 = _edge_params(qp, offset_a, offset_b, 3)
+    inner = alpha_i != 0 and beta_i != 0
+    left = left and alpha_l != 0 and beta_l != 0
+    top = top and alpha_t != 0 and beta_t != 0
+    S64 = S.view(np.int64)
+    c0 = x0 // 8  # the macroblock's first word in a row of Y64
+    if left or inner:
+        # vertical edges: columns x0 - 8 .. x0 + 15 (words c0 - 1 .. c0 + 1) become rows 0..23 of S
+        for h in range(0 if left else 1, 3):
+            _cols_in(Y64, y0, c0 - 1 + h, S64, 16 * h)
+            _cols_in(Y64, y0 + 8, c0 - 1 + h, S64, 16 * h + 1)
+        if left:
+            _filter_luma_edge(S[64:192], 4, alpha_l, beta_l, 0)
+        if inner:
+            for e in range(4, 16, 4):
+                _filter_luma_edge(S[16 * (4 + e):16 * (4 + e) + 128], 3, alpha_i, beta_i, tc0)
+        for h in range(0 if left else 1, 3):
+            _cols_out(Y64, y0, c0 - 1 + h, S64, 16 * h)
+            _cols_out(Y64, y0 + 8, c0 - 1 + h, S64, 16 * h + 1)
+    if top or inner:
+        # horizontal edges: rows y0 - 4 .. y0 + 15 to rows 4..23 of S
+        for j in range(4 if top else 8, 24):
+            S64[2 * j] = Y64[y0 - 8 + j, c0]
+            S64[2 * j + 1] = Y64[y0 - 8 + j, c0 + 1]
+        if top:
+            _filter_luma_edge(S[64:192], 4, alpha_t, beta_t, 0)
+        if inner:
+            for e in range(4, 16, 4):
+                _filter_luma_edge(S[16 * (4 + e):16 * (4 + e) + 128], 3, alpha_i, beta_i, tc0)
+        for j in range(5 if top else 8, 23):  # p2 of the macroblock edge .. q2 of edge 12 change
+            Y64[y0 - 8 + j, c0] = S64[2 * j]
+            Y64[y0 - 8 + j, c0 + 1] = S64[2 * j + 1]
+
+
+@njit(cache=True)
+def _filter_mb_chroma(Cb64, Cr64, S, y0, x0, left, top, qpav_left, qpav_top, qpc, offset_a, offset_b):
+    """All chroma edges of the macroblock whose 8x8 chroma blocks start at (y0, x0), Cb and Cr side by
+    side in the scratch block S (16 rows of 16): vertical edges (macroblock edge bS 4, internal edge
+    4 with the bS of luma edge 8, i.e. 3), then horizontal edges likewise. Only p0 and q0 change."""
+    alpha_l, beta_l, _ = _edge_params(qpav_left, offset_a, offset_b, 4)
+    alpha_t, beta_t, _ = _edge_params(qpav_top, offset_a, offset_b, 4)
+    alpha_i, beta_i, tc0 = _edge_params(qpc, offset_a, offset_b, 3)
+    inner = alpha_i != 0 and beta_i != 0
+    left = left and alpha_l != 0 and beta_l != 0
+    top = top and alpha_t != 0 and beta_t != 0
+    S64 = S.view(np.int64)
+    c0 = x0 // 8
+    if left or inner:
+        # vertical edges: columns x0 - 8 .. x0 + 7 become rows 0..15 of S, Cb in word 0 of a row
+        for h in range(0 if left else 1, 2):
+            _cols_in(Cb64, y0, c0 - 1 + h, S64, 16 * h)
+            _cols_in(Cr64, y0, c0 - 1 + h, S64, 16 * h + 1)
+        if left:
+            _filter_chroma_edge(S[64:192], 4, alpha_l, beta_l, 0)
+        if inner:
+            _filter_chroma_edge(S[128:256], 3, alpha_i, beta_i, tc0)
+        for h in range(0 if left else 1, 2):
+            _cols_out(Cb64, y0, c0 - 1 + h, S64, 16 * h)
+            _cols_out(Cr64, y0, c0 - 1 + h, S64, 16 * h + 1)
+    if top or inner:
+        # horizontal edges: rows y0 - 2 .. y0 + 7 to rows 6..15 of S
+        for j in range(6 if top else 8, 16):
+            S64[2 * j] = Cb64[y0 - 8 + j, c0]
+            S64[2 * j + 1] = Cr64[y0 - 8 + j, c0]
+        if top:
+            _filter_chroma_edge(S[64:192], 4, alpha_t, beta_t, 0)
+        if inner:
+            _filter_chroma_edge(S[128:256], 3, alpha_i, beta_i, tc0)
+        for j in range(7 if top else 8, 13):  # p0 of the macroblock edge .. q0 of edge 4 change
+            Cb64[y0 - 8 + j, c0] = S64[2 * j]
+            Cr64[y0 - 8 + j, c0] = S64[2 * j + 1]
 
 
 @njit(cache=True)
@@ -202,11 +336,15 @@ def deblock_picture(Y, Cb, Cr, mb_width, mb_height, mb_qp, mb_slice, mb_filter_i
     disable_deblocking_filter_idc is 1 (then nothing in the macroblock is filtered), or when it is 2
     and the neighbour lies in another slice. Luma, Cb and Cr are filtered independently, each with
     vertical edges first, then horizontal ones, on samples already modified by earlier edges.
-    The loop works on borrowed views of the arguments (no atomic refcounts, minicodec.borrow).
+    The planes must be C-contiguous (uint8, whole macroblocks). The loop works on borrowed views of
+    the arguments and of its scratch blocks (no atomic refcounts, minicodec.borrow).
     """
-    Y, Cb, Cr, mb_qp, mb_slice = borrowed(Y), borrowed(Cb), borrowed(Cr), borrowed(mb_qp), borrowed(mb_slice)
-    mb_filter_idc, mb_alpha_offset, mb_beta_offset = (borrowed(mb_filter_idc), borrowed(mb_alpha_offset),
-                                                      borrowed(mb_beta_offset))
+    luma_scratch = np.zeros(24 * LINES, np.uint8)
+    chroma_scratch = np.zeros(16 * LINES, np.uint8)
+    S, C = borrowed(luma_scratch), borrowed(chroma_scratch)
+    Y64, Cb64, Cr64 = borrowed(Y).view(np.int64), borrowed(Cb).view(np.int64), borrowed(Cr).view(np.int64)
+    mb_qp, mb_slice, mb_filter_idc = borrowed(mb_qp), borrowed(mb_slice), borrowed(mb_filter_idc)
+    mb_alpha_offset, mb_beta_offset = borrowed(mb_alpha_offset), borrowed(mb_beta_offset)
     for mby in range(mb_height):
         for mbx in range(mb_width):
             a = mby * mb_width + mbx
@@ -226,13 +364,12 @@ def deblock_picture(Y, Cb, Cr, mb_width, mb_height, mb_qp, mb_slice, mb_filter_i
             qpl = mb_qp[a - 1] if left else qp
             qpt = mb_qp[a - mb_width] if top else qp
             # Luma: qPav from QPY of p and q macroblocks (8-461).
-            _filter_mb_plane(Y, 16, False, 16 * mby, 16 * mbx, left, top,
-                             (qpl + qp + 1) >> 1, (qpt + qp + 1) >> 1, qp, offset_a, offset_b)
+            _filter_mb_luma(Y64, S, 16 * mby, 16 * mbx, left, top,
+                            (qpl + qp + 1) >> 1, (qpt + qp + 1) >> 1, qp, offset_a, offset_b)
             # Chroma: qPp, qPq are the QPC of the respective macroblocks (8.7.2.2).
             qpc = chroma_qp(qp, chroma_qp_index_offset)
             qpcl = chroma_qp(qpl, chroma_qp_index_offset)
             qpct = chroma_qp(qpt, chroma_qp_index_offset)
-            _filter_mb_plane(Cb, 8, True, 8 * mby, 8 * mbx, left, top,
-                             (qpcl + qpc + 1) >> 1, (qpct + qpc + 1) >> 1, qpc, offset_a, offset_b)
-            _filter_mb_plane(Cr, 8, True, 8 * mby, 8 * mbx, left, top,
-                             (qpcl + qpc + 1) >> 1, (qpct + qpc + 1) >> 1, qpc, offset_a, offset_b)
+            _filter_mb_chroma(Cb64, Cr64, C, 8 * mby, 8 * mbx, left, top,
+                              (qpcl + qpc + 1) >> 1, (qpct + qpc + 1) >> 1, qpc, offset_a, offset_b)
+    keep_alive((luma_scratch, chroma_scratch))
