@@ -246,7 +246,7 @@ def _cols_out(P64, y, c, S64, t):
         P64[y + r, c] = w[r]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _filter_mb_luma(Y64, S, y0, x0, left, top, qpav_left, qpav_top, qp, offset_a, offset_b):
     """All luma edges of the macroblock at (y0, x0), in the order of 8.7: vertical edges left to right
     (the macroblock edge first when filtered, bS 4; then the internal edges 4, 8, 12, bS 3), then the
@@ -287,7 +287,7 @@ def _filter_mb_luma(Y64, S, y0, x0, left, top, qpav_left, qpav_top, qp, offset_a
             Y64[y0 - 8 + j, c0 + 1] = S64[2 * j + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _filter_mb_chroma(Cb64, Cr64, S, y0, x0, left, top, qpav_left, qpav_top, qpc, offset_a, offset_b):
     """All chroma edges of the macroblock whose 8x8 chroma blocks start at (y0, x0), Cb and Cr side by
     side in the scratch block S (16 rows of 16): vertical edges (macroblock edge bS 4, internal edge
