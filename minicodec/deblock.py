@@ -191,8 +191,8 @@ def _filter_chroma_edge(B, bs, alpha, beta, tc0):
 # macroblock edge, p3 in row 4 + e) is S[16 (4 + e):16 (4 + e) + 128]. The left or top neighbour's
 # samples are moved only when that macroblock edge is filtered (at the picture border they do not
 # exist). Samples move 8 at a time, as int64 words of the int64 views of the planes and of S (hence
-# planes C-contiguous with a width that is a multiple of 8, which whole macroblocks give): a row of
-# 16 samples is two words; a column is made by transposing 8x8 samples held in 8 words.
+# planes whose rows are contiguous, with a width that is a multiple of 8, which whole macroblocks
+# give): a row of 16 samples is two words; a column is made by transposing 8x8 samples in 8 words.
 # ------------------------------------------------------------------------------------------------
 
 M32 = 0x00000000FFFFFFFF  # bytes 0..3 of a word
@@ -336,8 +336,9 @@ def deblock_picture(Y, Cb, Cr, mb_width, mb_height, mb_qp, mb_slice, mb_filter_i
     disable_deblocking_filter_idc is 1 (then nothing in the macroblock is filtered), or when it is 2
     and the neighbour lies in another slice. Luma, Cb and Cr are filtered independently, each with
     vertical edges first, then horizontal ones, on samples already modified by earlier edges.
-    The planes must be C-contiguous (uint8, whole macroblocks). The loop works on borrowed views of
-    the arguments and of its scratch blocks (no atomic refcounts, minicodec.borrow).
+    The planes are uint8 of whole macroblocks with contiguous rows (numpy's view as int64 raises
+    ValueError otherwise). The loop works on borrowed views of the arguments and of its scratch
+    blocks (no atomic refcounts, minicodec.borrow).
     """
     luma_scratch = np.zeros(24 * LINES, np.uint8)
     chroma_scratch = np.zeros(16 * LINES, np.uint8)

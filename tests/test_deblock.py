@@ -494,3 +494,187 @@ def test_hypothesis_matches_reference(seed, size, qp_lo, cqo, off, idc):
     params = (qp, sl, np.full(n, idc, np.int32), np.full(n, 2 * off[0], np.int32),
               np.full(n, 2 * off[1], np.int32))
     check_against_reference(planes, mbw, mbh, params, cqo, _new_stats())
+
+
+# --------------------------------------------------------------------------------------------------
+# Larger pictures: every macroblock position, per-macroblock QPs, up to 6 slices, all three idc values
+# --------------------------------------------------------------------------------------------------
+
+BIG_SIZES = [(4, 3), (5, 4), (7, 2), (2, 6), (6, 5), (3, 7)]
+
+
+def big_content(rng, h, w, kind, block):
+    """make_content, plus 'zigzag' next to 0 or 255, where the bS < 4 filter can push p0 + delta or
+    q0 - delta out of range (the Clip1 of 8-476 / 8-477): with q0, q1, p1, p0 at positions 0, 1, 2, 3
+    mod 4 of a line, (0, a, 0, 1) gives p0 + delta < 0 and (1, 0, a, 0) gives q0 - delta < 0 once
+    a >= 9 and beta > a (pairs of lines alternate between the two); 255 minus them the same at 255.
+    Along rows, columns or both, with or without a little noise."""
+    if kind == "zigzag":
+        a = int(rng.integers(9, 18))
+        pattern = np.array([[0, a, 0, 1], [1, 0, a, 0]])
+        yy, xx = np.mgrid[0:h, 0:w]
+        along_x = pattern[(yy // 2) % 2, xx % 4]  # lines of vertical edges, both patterns
+        along_y = pattern[(xx // 2) % 2, yy % 4]
+        axis = int(rng.integers(0, 3))
+        z = along_x if axis == 0 else along_y if axis == 1 else np.maximum(along_x, along_y)
+        z = z + rng.integers(0, 2, (h, w)) * int(rng.integers(0, 2))
+        return (z if rng.random() < 0.5 else 255 - z).astype(np.uint8)
+    return make_content(rng, h, w, kind, block)
+
+
+def random_big_case(rng, mbw, mbh):
+    """A larger picture than random_case: a base content with rectangles of other kinds over it, QPs
+    per macroblock (I_PCM's 0, 51, anything, mostly 20..51), 1..6 slices each with its own
+    disable_deblocking_filter_idc (0, 1 or 2) and FilterOffsetA/B, chroma_qp_index_offset -12..12."""
+    n = mbw * mbh
+    kinds = ["noise", "smooth", "blocky", "blocky", "extreme", "extreme", "zigzag", "zigzag"]
+    planes = []
+    for h, w, sub in ((16 * mbh, 16 * mbw, 1), (8 * mbh, 8 * mbw, 2), (8 * mbh, 8 * mbw, 2)):
+        plane = big_content(rng, h, w, str(rng.choice(kinds)), max(4, int(rng.choice([4, 8, 16])) // sub))
+        for _ in range(int(rng.integers(0, 4))):
+            y0, x0 = int(rng.integers(0, h - 4)), int(rng.integers(0, w - 4))
+            y1, x1 = int(rng.integers(y0 + 4, h + 1)), int(rng.integers(x0 + 4, w + 1))
+            plane[y0:y1, x0:x1] = big_content(rng, y1 - y0, x1 - x0, str(rng.choice(kinds)),
+                                              int(rng.choice([4, 8])))
+        planes.append(plane)
+    qp = rng.integers(20, 52, n)
+    special = rng.random(n)
+    qp[special < 0.1] = 0
+    qp[(special >= 0.1) & (special < 0.15)] = 51
+    anything = (special >= 0.15) & (special < 0.3)
+    qp[anything] = rng.integers(0, 52, n)[anything]
+    nslices = int(rng.integers(1, min(n, 6) + 1))
+    cuts = np.sort(rng.choice(np.arange(1, n), nslices - 1, replace=False)) if nslices > 1 else []
+    sl = np.zeros(n, np.int32)
+    for c in cuts:
+        sl[c:] += 1
+    s_idc = rng.choice([0, 0, 1, 2, 2], nslices)
+    s_a = 2 * rng.integers(-6, 7, nslices)
+    s_b = 2 * rng.integers(-6, 7, nslices)
+    cqo = int(rng.integers(-12, 13))
+    return tuple(planes), (qp.astype(np.int32), sl, s_idc[sl].astype(np.int32),
+                           s_a[sl].astype(np.int32), s_b[sl].astype(np.int32)), cqo
+
+
+def classify_set(plane, pp, qq, chroma, bs, qpp, qpq, off_a, off_b, seen):
+    """Record which branch of 8.7.2 one set of samples takes, before the reference filters it."""
+    p = [plane[r][c] for r, c in pp]
+    q = [plane[r][c] for r, c in qq]
+    qpav = (qpp + qpq + 1) >> 1
+    index_a = clip3(0, 51, qpav + off_a)
+    alpha = REF_ALPHA[index_a]
+    beta = REF_BETA[clip3(0, 51, qpav + off_b)]
+    edge = ("chroma" if chroma else "luma", "vertical" if pp[0][0] == qq[0][0] else "horizontal", bs)
+    if alpha == 0 or beta == 0:
+        seen.add(edge + ("alpha 0" if alpha == 0 else "beta 0",))
+        return
+    if not (abs(p[0] - q[0]) < alpha and abs(p[1] - p[0]) < beta and abs(q[1] - q[0]) < beta):
+        seen.add(edge + ("not filtered",))
+        return
+    ap, aq = abs(p[2] - p[0]) < beta, abs(q[2] - q[0]) < beta
+    if bs == 4:
+        if not chroma:
+            small = abs(p[0] - q[0]) < ((alpha >> 2) + 2)
+            seen.add(edge + ("p strong" if ap and small else "p weak",))
+            seen.add(edge + ("q strong" if aq and small else "q weak",))
+            if ap and small and not aq:
+                seen.add(edge + ("p strong, q weak",))
+            if aq and small and not ap:
+                seen.add(edge + ("p weak, q strong",))
+        else:
+            seen.add(edge + ("filtered",))
+        return
+    tc0 = REF_CLIP_TAB[index_a][bs]
+    tc = tc0 + 1 if chroma else tc0 + ap + aq
+    raw = (((q[0] - p[0]) << 2) + (p[1] - q[1]) + 4) >> 3
+    delta = clip3(-tc, tc, raw)
+    seen.add(edge + ("filtered",))
+    if not chroma:
+        seen.add(edge + ("ap < beta" if ap else "ap >= beta",))
+        seen.add(edge + ("aq < beta" if aq else "aq >= beta",))
+    if delta != raw:
+        seen.add(edge + ("delta clipped to tC",))
+    for name, v in (("p0", p[0] + delta), ("q0", q[0] - delta)):
+        if v < 0 or v > 255:
+            seen.add(edge + (f"{name} clipped to {0 if v < 0 else 255}",))
+
+
+def ref_deblock_classified(planes, mbw, mbh, params, cqo, seen):
+    """ref_deblock, with every set of samples classified by classify_set on its way."""
+    global ref_filter_set
+    plain = ref_filter_set
+
+    def classifying(plane, pp, qq, chroma, bs, qpp, qpq, off_a, off_b, stats):
+        classify_set(plane, pp, qq, chroma, bs, qpp, qpq, off_a, off_b, seen)
+        plain(plane, pp, qq, chroma, bs, qpp, qpq, off_a, off_b, stats)
+
+    ref_filter_set = classifying
+    try:
+        return ref_deblock(*planes, mbw, mbh, *params, cqo)
+    finally:
+        ref_filter_set = plain
+
+
+def expected_branches():
+    """Every branch in both directions: luma bS 4 strong/weak on each side (also mixed), bS 3 with
+    ap/aq below beta or not, tC clipping and the Clip1 to 0 and 255 of 8-476 / 8-477, chroma bS 4 and
+    bS 3, unfiltered sets, and alpha' or beta' 0."""
+    want = set()
+    for d in ("vertical", "horizontal"):
+        for plane in ("luma", "chroma"):
+            for bs in (3, 4):
+                want |= {(plane, d, bs, "alpha 0"), (plane, d, bs, "beta 0"), (plane, d, bs, "not filtered")}
+        want |= {("luma", d, 4, k) for k in ("p strong", "p weak", "q strong", "q weak",
+                                              "p strong, q weak", "p weak, q strong")}
+        want |= {("luma", d, 3, k) for k in ("filtered", "ap < beta", "ap >= beta", "aq < beta", "aq >= beta",
+                                              "delta clipped to tC", "p0 clipped to 0", "p0 clipped to 255",
+                                              "q0 clipped to 0", "q0 clipped to 255")}
+        want |= {("chroma", d, 4, "filtered"), ("chroma", d, 3, "filtered"), ("chroma", d, 3, "delta clipped to tC")}
+    return want
+
+
+def test_big_random_pictures_match_reference_and_cover_every_branch():
+    rng = np.random.default_rng(20250214)
+    seen = set()
+    idcs = set()
+    for i in range(48):
+        mbw, mbh = BIG_SIZES[i % len(BIG_SIZES)]
+        planes, params, cqo = random_big_case(rng, mbw, mbh)
+        idcs |= set(params[2].tolist())
+        out, _ = run(*planes, mbw, mbh, *params, cqo=cqo)
+        ref = ref_deblock_classified(planes, mbw, mbh, params, cqo, seen)
+        for name, a, b in zip(("Y", "Cb", "Cr"), out, ref):
+            assert np.array_equal(a, b), (i, name, np.argwhere(a != b)[:5].tolist())
+    assert idcs == {0, 1, 2}
+    missing = expected_branches() - seen
+    assert not missing, sorted(missing)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), size=st.sampled_from(BIG_SIZES))
+def test_hypothesis_big_pictures_match_reference(seed, size):
+    rng = np.random.default_rng(seed)
+    mbw, mbh = size
+    planes, params, cqo = random_big_case(rng, mbw, mbh)
+    check_against_reference(planes, mbw, mbh, params, cqo, _new_stats())
+
+
+def test_planes_with_padded_rows_match_reference():
+    # Planes that are views into wider arrays (rows contiguous, row stride larger than the width).
+    rng = np.random.default_rng(7)
+    for i in range(6):
+        mbw, mbh = BIG_SIZES[i]
+        planes, params, cqo = random_big_case(rng, mbw, mbh)
+        views = []
+        for p in planes:
+            wide = rng.integers(0, 256, (p.shape[0], p.shape[1] + 24)).astype(np.uint8)
+            wide[:, 8:8 + p.shape[1]] = p
+            views.append(wide[:, 8:8 + p.shape[1]])
+        outside = [w.base.copy() for w in views]
+        deblock_picture(*views, mbw, mbh, *params, cqo)
+        ref = ref_deblock(*planes, mbw, mbh, *params, cqo)
+        for v, r, before in zip(views, ref, outside):
+            assert np.array_equal(v, r)
+            after = v.base
+            assert np.array_equal(after[:, :8], before[:, :8]) and np.array_equal(after[:, 8 + v.shape[1]:],
+                                                                                  before[:, 8 + v.shape[1]:])
