@@ -202,9 +202,11 @@ M8 = 0x00FF00FF00FF00FF   # bytes 0, 2, 4, 6
 
 @njit(cache=True, inline="always")
 def _swap(a, b, s, m):
-    """Exchange the bytes of a outside the mask m with the bytes of b inside it, s bits apart: with
-    (m, s) = (M32, 32) the high half of a and the low half of b trade places."""
-    return (a & m) | ((b & m) << s), ((a >> s) & m) | (b & ~m)
+    """Exchange the bits of a in the mask m << s with the bits of b in the mask m (a "delta swap"):
+    with (m, s) = (M32, 32) the high half of a and the low half of b trade places. t holds, where they
+    differ, the bits to flip in b, and shifted left by s the ones to flip in a."""
+    t = ((a >> s) ^ b) & m
+    return a ^ (t << s), b ^ t
 
 
 @njit(cache=True, inline="always")
@@ -282,7 +284,7 @@ def _filter_mb_luma(Y64, S, y0, x0, left, top, qpav_left, qpav_top, qp, offset_a
         if inner:
             for e in range(4, 16, 4):
                 _filter_luma_edge(S[16 * (4 + e):16 * (4 + e) + 128], 3, alpha_i, beta_i, tc0)
-        for j in range(5 if top else 8, 23):  # p2 of the macroblock edge .. q2 of edge 12 change
+        for j in range(5 if top else 8, 22):  # p2 of the macroblock edge .. q1 of edge 12 change
             Y64[y0 - 8 + j, c0] = S64[2 * j]
             Y64[y0 - 8 + j, c0 + 1] = S64[2 * j + 1]
 
