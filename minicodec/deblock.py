@@ -21,6 +21,8 @@ Per-macroblock side information (all int32, raster order, one entry per macroblo
 The edge is always filtered with the parameters of the slice containing the current macroblock q, and
 with qPav = (qPp + qPq + 1) >> 1 (8-461), qPp/qPq being QPY for luma and QPC (Table 8-15) for chroma.
 """
+import sys
+
 import numpy as np
 from numba import njit
 
@@ -95,7 +97,8 @@ def chroma_qp(qpy, chroma_qp_index_offset):
 # of a scratch block (below) into which the samples around the edges of one macroblock are copied:
 # for horizontal edges the rows of B are rows of the picture, for vertical edges its columns (the
 # samples are transposed on the way in and out, as x264 and FFmpeg do). Chroma edges carry the 8 lines
-# of Cb in columns 0..7 and the 8 lines of Cr in columns 8..15: both use the same alpha, beta, tC0.
+# of Cb in columns 0..7 and the 8 lines of Cr in columns 8..15: both use the same alpha, beta, tC0
+# (Cb and Cr share QPC here: the PPS has no second_chroma_qp_index_offset, so it equals the first).
 # ------------------------------------------------------------------------------------------------
 
 LINES = 16  # columns of the scratch blocks: 16 luma lines, or 8 Cb + 8 Cr lines
@@ -194,6 +197,9 @@ def _filter_chroma_edge(B, bs, alpha, beta, tc0):
 # planes whose rows are contiguous, with a width that is a multiple of 8, which whole macroblocks
 # give): a row of 16 samples is two words; a column is made by transposing 8x8 samples in 8 words.
 # ------------------------------------------------------------------------------------------------
+
+if sys.byteorder != "little":  # the transposes read byte i of an int64 word as the sample in column i
+    raise ImportError("minicodec.deblock needs a little-endian machine")
 
 M32 = 0x00000000FFFFFFFF  # bytes 0..3 of a word
 M16 = 0x0000FFFF0000FFFF  # bytes 0, 1, 4, 5
