@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from .borrow import borrowed, keep_alive
+from .transform import CHROMA_QP, chroma_qp
 
 # Table 8-16: alpha' indexed by indexA (0..51).
 ALPHA_TABLE = np.array([
@@ -57,10 +58,9 @@ TC0_TABLE = np.array([
     [9, 12, 18], [10, 13, 20], [11, 15, 23], [13, 17, 25],                 # 48..51
 ], np.int32)
 
-# Table 8-15: QPC as a function of qPI (0..51).
-QPC_TABLE = np.array(
-    list(range(30)) + [29, 30, 31, 32, 32, 33, 34, 34, 35, 35, 36, 36, 37, 37, 37,
-                       38, 38, 38, 39, 39, 39, 39], np.int32)
+# Table 8-15 (QPC as a function of qPI) and its lookup are the quantiser's: qPp / qPq of chroma edges
+# are the QPC of 8.5.8 (8.7.2.2).
+QPC_TABLE = CHROMA_QP
 
 
 @njit(cache=True, inline="always")
@@ -71,12 +71,6 @@ def _clip3(lo, hi, x):
     if x > hi:
         return hi
     return x
-
-
-@njit(cache=True)
-def chroma_qp(qpy, chroma_qp_index_offset):
-    """QPC of Table 8-15 from qPI = Clip3(0, 51, QPY + chroma_qp_index_offset) (8.5.8, 8-313)."""
-    return QPC_TABLE[_clip3(0, 51, qpy + chroma_qp_index_offset)]
 
 
 # ------------------------------------------------------------------------------------------------
