@@ -20,7 +20,8 @@ net = 9 pictures / (t(10) - t(1)).
 
 Efforts and weights: encode MP/s of each effort ("fast", "medium", "full") from YUV planes, from the
 photo as loaded (RGB in and out, colour conversion included; camera is gray) and with a non-uniform importance map, and the
-weights-on / weights-off time ratio. The map needs no network: gradient magnitude of the luma, blurred,
+weights-on / weights-off time ratio (best wall time over best wall time, and the median over ``--pairs``
+back-to-back pairs of thread CPU time). The map needs no network: gradient magnitude of the luma, blurred,
 mixed with SSE as fprdo does (w' = (w + 0.25) / 1.25) and normalised to mean 1, so it varies about as
 much as a feature-importance map.
 """
@@ -59,6 +60,8 @@ def parse_args(argv=None):
     ap.add_argument("--speed-qp", type=int, default=27, help="QP of the speed measurements (default 27)")
     ap.add_argument("--repeat", type=int, default=7, help="timing repetitions, best kept (default 7)")
     ap.add_argument("--copies", type=int, default=10, help="pictures per FFmpeg process in timings (default 10)")
+    ap.add_argument("--pairs", type=int, default=21,
+                    help="back-to-back encodes with and without weights for the weights' time ratio (default 21)")
     ap.add_argument("--no-speed", action="store_true", help="rate-distortion only")
     ap.add_argument("--no-efforts", action="store_true", help="skip the per-effort / weights speed table")
     return ap.parse_args(argv)
@@ -148,7 +151,7 @@ def importance_like_map(y: np.ndarray, tau: float = 0.25) -> np.ndarray:
     return w / w.mean()
 
 
-def effort_speed(mc, photos, rgb, qp, repeat, log):
+def effort_speed(mc, photos, rgb, qp, repeat, pairs, log):
     """Encode MP/s per effort: YUV planes, RGB input, YUV + importance weights; weights time ratio."""
     rows = []
     for name, planes in photos.items():
@@ -159,15 +162,21 @@ def effort_speed(mc, photos, rgb, qp, repeat, log):
             mc.encode(planes, qp=qp, effort=effort)
             mc.encode(planes, qp=qp, effort=effort, weights=wmap)
             mc.encode(rgb[name], qp=qp, effort=effort)
-            # alternate the timed variants so machine noise hits all of them alike
-            t_plain, t_w, t_rgb = [], [], []
-            for _ in range(repeat):
-                t_plain.append(c.best_of(lambda: mc.encode(planes, qp=qp, effort=effort), 1))
-                t_w.append(c.best_of(lambda: mc.encode(planes, qp=qp, effort=effort, weights=wmap), 1))
-                t_rgb.append(c.best_of(lambda: mc.encode(rgb[name], qp=qp, effort=effort), 1))
+            # alternate the timed variants so machine noise hits all of them alike; wall clock for MP/s
+            # (best of repeat), thread CPU time for the back-to-back pairs (steal and other processes'
+            # load do not count there)
+            t_plain, t_w, t_rgb, c_plain, c_w = [], [], [], [], []
+            for k in range(max(repeat, pairs)):
+                for t, ct, kw in ((t_plain, c_plain, {}), (t_w, c_w, {"weights": wmap})):
+                    c0, w0 = time.thread_time(), time.perf_counter()
+                    mc.encode(planes, qp=qp, effort=effort, **kw)
+                    t.append(time.perf_counter() - w0)
+                    ct.append(time.thread_time() - c0)
+                if k < repeat:
+                    t_rgb.append(c.best_of(lambda: mc.encode(rgb[name], qp=qp, effort=effort), 1))
             row = dict(photo=name, effort=effort, yuv_mps=mp / min(t_plain), rgb_mps=mp / min(t_rgb),
                        weights_mps=mp / min(t_w), weights_time_ratio=min(t_w) / min(t_plain),
-                       weights_pair_ratio=float(np.median([a / b for a, b in zip(t_w, t_plain)])))
+                       weights_pair_ratio=float(np.median([a / b for a, b in zip(c_w, c_plain)])))
             rows.append(row)
             log(f"  effort {name} {effort}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                           if isinstance(v, float)))
@@ -198,7 +207,7 @@ def main(argv=None):
     bd = bd_rates(rd, names)
     sp = [] if args.no_speed else speed(mc, photos, args.speed_qp, args.repeat, args.copies, log)
     ef = [] if args.no_speed or args.no_efforts else effort_speed(mc, photos, rgb, args.speed_qp,
-                                                                 max(args.repeat, 5), log)
+                                                                 max(args.repeat, 5), args.pairs, log)
 
     out = header(mc, versions, x264_version, args)
     out.append("")
@@ -234,8 +243,9 @@ def main(argv=None):
         out.append("")
         out.append(f"Encode speed per effort at QP {args.speed_qp}, MP/s, best of {max(args.repeat, 5)} "
                    "(yuv: planes in; image: the photo as loaded, RGB in and out with colour conversion, gray for camera; weights: planes + an "
-                   "importance-like map; ratio: encode time with weights / without, best / best; pairs: median over the "
-                   "back-to-back pairs of the ratio, the steadier figure when encodes take tens of ms)")
+                   "importance-like map; ratio: encode time with weights / without, best / best; pairs: median of the ratio "
+                   f"over {args.pairs} back-to-back pairs in thread CPU time, the steadier figure when encodes take tens "
+                   "of ms)")
         erows = [[r["photo"], r["effort"], c.f(r["yuv_mps"]), c.f(r["rgb_mps"]), c.f(r["weights_mps"]),
                   c.f(r["weights_time_ratio"], 3), c.f(r["weights_pair_ratio"], 3)] for r in ef]
         for effort in ("fast", "medium", "full"):
