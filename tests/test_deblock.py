@@ -210,14 +210,21 @@ def random_case(rng, mbw, mbh):
     Y = make_content(rng, 16 * mbh, 16 * mbw, kind, lblock)
     Cb = make_content(rng, 8 * mbh, 8 * mbw, kind, max(4, lblock // 2))
     Cr = make_content(rng, 8 * mbh, 8 * mbw, kind, 4)
-    # QPs: mostly in the range where the filter acts, some extremes and I_PCM (0).
+    return (Y, Cb, Cr), *random_mb_params(rng, n, 4, 0.1)
+
+
+def random_mb_params(rng, n, max_slices, p51):
+    """Per-macroblock parameters of n macroblocks: QPs mostly in the range where the filter acts (20..51),
+    I_PCM's 0 for 10 % of them, 51 for a share p51, anything for the rest up to 30 %; 1..max_slices slices,
+    contiguous runs in raster order, each with its own disable_deblocking_filter_idc (0, 1 or 2) and
+    FilterOffsetA/B; a chroma_qp_index_offset in -12..12. -> (qp, slice, idc, offset A, offset B), cqo."""
     qp = rng.integers(20, 52, n)
     special = rng.random(n)
     qp[special < 0.1] = 0
-    qp[(special >= 0.1) & (special < 0.2)] = 51
-    qp[(special >= 0.2) & (special < 0.3)] = rng.integers(0, 52, n)[(special >= 0.2) & (special < 0.3)]
-    # Slices: contiguous runs in raster order, each with its own idc and offsets.
-    nslices = int(rng.integers(1, min(n, 4) + 1))
+    qp[(special >= 0.1) & (special < 0.1 + p51)] = 51
+    anything = (special >= 0.1 + p51) & (special < 0.3)
+    qp[anything] = rng.integers(0, 52, n)[anything]
+    nslices = int(rng.integers(1, min(n, max_slices) + 1))
     cuts = np.sort(rng.choice(np.arange(1, n), nslices - 1, replace=False)) if nslices > 1 else []
     sl = np.zeros(n, np.int32)
     for c in cuts:
@@ -226,8 +233,8 @@ def random_case(rng, mbw, mbh):
     s_a = 2 * rng.integers(-6, 7, nslices)
     s_b = 2 * rng.integers(-6, 7, nslices)
     cqo = int(rng.integers(-12, 13))
-    return (Y, Cb, Cr), (qp.astype(np.int32), sl, s_idc[sl].astype(np.int32),
-                         s_a[sl].astype(np.int32), s_b[sl].astype(np.int32)), cqo
+    return (qp.astype(np.int32), sl, s_idc[sl].astype(np.int32),
+            s_a[sl].astype(np.int32), s_b[sl].astype(np.int32)), cqo
 
 
 def check_against_reference(planes, mbw, mbh, params, cqo, stats):
@@ -537,23 +544,7 @@ def random_big_case(rng, mbw, mbh):
             plane[y0:y1, x0:x1] = big_content(rng, y1 - y0, x1 - x0, str(rng.choice(kinds)),
                                               int(rng.choice([4, 8])))
         planes.append(plane)
-    qp = rng.integers(20, 52, n)
-    special = rng.random(n)
-    qp[special < 0.1] = 0
-    qp[(special >= 0.1) & (special < 0.15)] = 51
-    anything = (special >= 0.15) & (special < 0.3)
-    qp[anything] = rng.integers(0, 52, n)[anything]
-    nslices = int(rng.integers(1, min(n, 6) + 1))
-    cuts = np.sort(rng.choice(np.arange(1, n), nslices - 1, replace=False)) if nslices > 1 else []
-    sl = np.zeros(n, np.int32)
-    for c in cuts:
-        sl[c:] += 1
-    s_idc = rng.choice([0, 0, 1, 2, 2], nslices)
-    s_a = 2 * rng.integers(-6, 7, nslices)
-    s_b = 2 * rng.integers(-6, 7, nslices)
-    cqo = int(rng.integers(-12, 13))
-    return tuple(planes), (qp.astype(np.int32), sl, s_idc[sl].astype(np.int32),
-                           s_a[sl].astype(np.int32), s_b[sl].astype(np.int32)), cqo
+    return tuple(planes), *random_mb_params(rng, n, 6, 0.05)
 
 
 def classify_set(plane, pp, qq, chroma, bs, qpp, qpq, off_a, off_b, seen):
