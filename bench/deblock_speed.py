@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,7 @@ def module_at(rev):
     """minicodec/deblock.py of git revision ``rev`` loaded as a standalone module."""
     src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:minicodec/deblock.py"], check=True,
                          capture_output=True, text=True).stdout
-    src = src.replace("from .borrow import", "from minicodec.borrow import")
+    src = re.sub(r"^from \.(\w+) import", r"from minicodec.\1 import", src, flags=re.M)  # its imports from the package
     tmp = Path(tempfile.mkdtemp()) / f"deblock_{rev}.py"
     tmp.write_text(src)
     spec = importlib.util.spec_from_file_location(tmp.stem, tmp)
