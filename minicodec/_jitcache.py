@@ -82,7 +82,7 @@ def _imports(root, rel, source):
             for a in node.names:
                 mod = a.name.split(".")
                 if mod[0] == pkg:
-                    for k in range(2, len(mod) + 1):  # `import pkg.a.b` imports pkg.a and pkg.a.b
+                    for k in range(1, len(mod) + 1):  # `import pkg.a.b` imports pkg, pkg.a and pkg.a.b
                         add(mod[1:k], [])
     found.discard(rel)
     return found

@@ -70,6 +70,10 @@ def test_edit_drops_the_module_and_everything_that_imports_it(tmp_path):
     (root / "a.py").write_text("from .sub.b import g\nx = 2\n")   # nothing imports a
     assert _jitcache.refresh(str(root)) == {"a.py"}
     assert _nb(root) == ["b", "c", "d", "e"]
+    _cache_files(root)
+    (root / "__init__.py").write_text("VERSION = 2\n")   # `import pkg.d` imports the package itself too
+    assert _jitcache.refresh(str(root)) == {"__init__.py", os.path.join("sub", "e.py")}
+    assert _nb(root) == ["a", "b", "c", "d"]
 
 
 def test_new_module_counts_as_a_change(tmp_path):
