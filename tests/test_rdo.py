@@ -31,6 +31,23 @@ def _weights(shape, seed=0):
     return w
 
 
+NO_TERMS = np.zeros((1, 1, 0, 16))  # no block terms: the distortion is the weighted SSE
+
+
+def random_terms(rng, shape, on):
+    """Block terms (rank 4, as the encoder packs them) for a plane of ``shape``, or none."""
+    return rng.normal(0, 0.5, (shape[0] // 4, shape[1] // 4, 4, 16)) if on else NO_TERMS
+
+
+def terms_ref(src, rec, q, y0, x0, h, wd):
+    """numpy: sum over the 4x4 blocks of the region of sum_i (q_bi . e_b)^2."""
+    if q.shape[2] == 0:
+        return 0.0
+    e = src.astype(np.float64) - rec
+    return sum(float(((q[by, bx] @ e[4 * by:4 * by + 4, 4 * bx:4 * bx + 4].ravel()) ** 2).sum())
+               for by in range(y0 // 4, (y0 + h) // 4) for bx in range(x0 // 4, (x0 + wd) // 4))
+
+
 def _lam(qp, factor=0.85):
     return factor * 2.0 ** ((qp - 12) / 3.0)
 
@@ -274,18 +291,26 @@ def test_hadamard4x4_sums_to_satd(r):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(0, 4))
-def test_weighted_sse_pred4x4_equals_weighted_sse_bit_for_bit(seed, y0, x0):
+@given(st.integers(0, 2**32 - 1), st.integers(0, 4), st.integers(0, 4), st.booleans())
+def test_weighted_sse_pred4x4_equals_weighted_sse_bit_for_bit(seed, y0, x0, terms):
     """RDOQ's drop-block distortion (weighted_sse_pred4x4, the block reconstructed as its prediction) is
-    the same float as weighted_sse of a picture holding that prediction, so the two costs compare exactly."""
+    the same float as weighted_sse of a picture holding that prediction, so the two costs compare exactly,
+    with block terms too (blocks are aligned on 4 then, as in the encoder) and then equal to numpy's."""
     from minicodec.encoder.rdo import weighted_sse, weighted_sse_pred4x4
     rng = np.random.default_rng(seed)
     src = rng.integers(0, 256, (8, 8)).astype(np.uint8)
     pred = rng.integers(0, 256, 16).astype(np.int32)
     w = rng.gamma(0.5, 2.0, (8, 8))  # uneven weights: the summation order shows in the last bits
     rec = rng.integers(0, 256, (8, 8)).astype(np.uint8)
+    if terms:
+        y0, x0 = 4 * (y0 & 1), 4 * (x0 & 1)
+    q = random_terms(rng, (8, 8), terms)
     rec[y0:y0 + 4, x0:x0 + 4] = pred.reshape(4, 4)
-    assert weighted_sse_pred4x4(src, pred, w, y0, x0) == weighted_sse(src, rec, w, y0, x0, 4, 4)
+    d = weighted_sse(src, rec, w, q, y0, x0, 4, 4)
+    assert weighted_sse_pred4x4(src, pred, w, q, y0, x0) == d
+    e = src[y0:y0 + 4, x0:x0 + 4].astype(float) - rec[y0:y0 + 4, x0:x0 + 4]
+    assert d == pytest.approx((w[y0:y0 + 4, x0:x0 + 4] * e * e).sum() + terms_ref(src, rec, q, y0, x0, 4, 4),
+                              rel=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -337,11 +362,12 @@ def test_flat_prediction_satd_equals_satd_region(seed):
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), qp=st.integers(0, 51), first=st.integers(0, 1),
-       nc=st.sampled_from([0, 2, 5, 9]), level=st.sampled_from([1, 2]))
-def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, level):
+       nc=st.sampled_from([0, 2, 5, 9]), level=st.sampled_from([1, 2]), terms=st.booleans())
+def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, level, terms):
     """rdoq_block (RDOQ of one 4x4 block) leaves levels whose reconstruction is in the picture and whose
     exact J = weighted SSE + lambda * CAVLC bits is what it returns, never above the plain quantiser's;
-    handing it the plain cost it would compute (j_known, r_known) changes nothing."""
+    handing it the plain cost it would compute (j_known, r_known) changes nothing. With block terms the
+    block sits at (4, 4) (aligned, as in the encoder), else at (2, 2)."""
     from minicodec.cavlc import write_residual_block
     from minicodec.encoder.rdoq import rdoq_block
     from minicodec.reconstruct import recon4x4
@@ -350,11 +376,14 @@ def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, le
     rng = np.random.default_rng(seed)
     src = rng.integers(0, 256, (8, 8)).astype(np.uint8)
     w = rng.gamma(0.7, 1.0, (8, 8))
-    pred = np.clip(src[2:6, 2:6].astype(np.int32) + rng.integers(-40, 41, (4, 4)), 0, 255).ravel().astype(np.int32)
+    q = random_terms(rng, (8, 8), terms)
+    at = 4 if terms else 2
+    blk = np.s_[at:at + 4, at:at + 4]
+    pred = np.clip(src[blk].astype(np.int32) + rng.integers(-40, 41, (4, 4)), 0, 255).ravel().astype(np.int32)
     dc = int(rng.integers(-300, 300)) if first else 0
     lam = 0.85 * 2.0 ** ((qp - 12) / 3.0)
     coef = np.empty(16, np.int32)
-    forward4x4((src[2:6, 2:6].astype(np.int32).ravel() - pred).astype(np.int32), coef)
+    forward4x4((src[blk].astype(np.int32).ravel() - pred).astype(np.int32), coef)
     plain = np.zeros(16, np.int32)
     quant4x4(coef, qp, first, 1.0 / 3.0, plain)
     plain = np.clip(plain, -2063, 2063).astype(np.int32)
@@ -363,9 +392,10 @@ def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, le
 
     def exact(levels):
         rec = np.zeros((8, 8), np.uint8)
-        recon4x4(rec, 2, 2, pred, levels, qp, first, dc, tmp)
-        d = weighted_sse(src, rec, w, 2, 2, 4, 4)  # the encoder's own sum, so that costs compare exactly
-        assert d == pytest.approx(float((w[2:6, 2:6] * (src[2:6, 2:6].astype(float) - rec[2:6, 2:6]) ** 2).sum()))
+        recon4x4(rec, at, at, pred, levels, qp, first, dc, tmp)
+        d = weighted_sse(src, rec, w, q, at, at, 4, 4)  # the encoder's own sum, so that costs compare exactly
+        assert d == pytest.approx(float((w[blk] * (src[blk].astype(float) - rec[blk]) ** 2).sum())
+                                  + terms_ref(src, rec, q, at, at, 4, 4))
         cws[0] = 0
         write_residual_block(cbuf, cws, levels[first:].copy(), 16 - first, nc)
         return d + lam * int(cws[0]), rec, int(cws[0])
@@ -375,14 +405,14 @@ def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, le
     for known in (False, True):
         lev = plain.copy()
         rec = np.zeros((8, 8), np.uint8)
-        recon4x4(rec, 2, 2, pred, lev, qp, first, dc, tmp)  # the caller's state: plain levels reconstructed
+        recon4x4(rec, at, at, pred, lev, qp, first, dc, tmp)  # the caller's state: plain levels reconstructed
         scratch = [np.empty(16, np.int32) for _ in range(3)]
-        args = (src, rec, w, 2, 2, pred, coef, qp, first, dc, nc, lam, lev, *scratch, cbuf, cws, level)
+        args = (src, rec, w, q, at, at, pred, coef, qp, first, dc, nc, lam, lev, *scratch, cbuf, cws, level)
         j = rdoq_block(*args, j_plain, r_plain) if known else rdoq_block(*args)
         j_ref, rec_ref, _ = exact(lev)
         assert j == pytest.approx(j_ref, rel=1e-12, abs=1e-9)
         assert j <= j_plain * (1 + 1e-12) + 1e-9
-        np.testing.assert_array_equal(rec[2:6, 2:6], rec_ref[2:6, 2:6])
+        np.testing.assert_array_equal(rec[blk], rec_ref[blk])
         # every level is the plain one, the nearest, one step from the nearest toward zero, or zero
         for k in range(first, 16):
             a = abs(int(coef[ZIGZAG[k]]))
@@ -394,8 +424,8 @@ def test_rdoq_block_returns_exact_cost_never_above_plain(seed, qp, first, nc, le
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3))
-def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit(seed, qp, mode):
+@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3), terms=st.booleans())
+def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit(seed, qp, mode, terms):
     """The final Intra_16x16 coding (RDOQ on) may stop early: recon_i16x16 returns -1 only when the exact
     J of its AC blocks (weighted SSE + lambda * CAVLC bits, recomputed here block by block) reaches
     ``j_stop``, and otherwise codes exactly what it codes without a limit. dc_only_sse is the weighted
@@ -409,6 +439,7 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
     src = np.clip(rng.normal(128, 50, (32, 32)), 0, 255).astype(np.uint8)
     src[16:, 16:] = np.clip(src[16:, 16:] * 0.3 + rng.integers(0, 120), 0, 255)  # a flatter macroblock
     w = rng.gamma(0.7, 1.0, (32, 32))
+    q = random_terms(rng, (32, 32), terms)
     lam = _lam(qp)
     i32 = lambda *s: np.zeros(s, np.int32)  # noqa: E731
 
@@ -420,7 +451,7 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
         nz_y = np.full((8, 8), 3, np.int32)
         transform_i16x16(src, rec, 16, 16, mode, True, True, True, qp, np.full(17, 1 / 3), lev, pred256, i32(16),
                          coefs, i32(16), dc)
-        cl = recon_i16x16(src, rec, w, 16, 16, qp, lam, 2, True, True, nz_y, 1, 1, lev, pred256, i32(16), coefs,
+        cl = recon_i16x16(src, rec, w, q, 16, 16, qp, lam, 2, True, True, nz_y, 1, 1, lev, pred256, i32(16), coefs,
                           dc, i32(16), i32(16), i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)
         return cl, rec, lev, nz_y, pred256, dc
 
@@ -433,7 +464,7 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
         nc = total_coeff_context(nz_y, 4 + BLK_Y[blk], 4 + BLK_X[blk], True, True)
         cws[0] = 0
         write_residual_block(np.zeros(1, np.uint8), cws, lev[blk, 1:].copy(), 15, nc)
-        partial += weighted_sse(src, rec, w, 16 + by, 16 + bx, 4, 4) + lam * int(cws[0])
+        partial += weighted_sse(src, rec, w, q, 16 + by, 16 + bx, 4, 4) + lam * int(cws[0])
         sums.append(partial)
     total = sums[-1]
     assert run(total * (1 + 1e-9) + 1e-9)[0] == cl
@@ -457,12 +488,16 @@ def test_intra16x16_coding_stops_only_when_its_ac_blocks_cost_at_least_the_limit
     lev0[:16, 1:] = 0
     rec0 = rec.copy()
     recon_i16x16_blocks(rec0, 16, 16, pred256, lev0, qp, dc, i32(16), i32(16))
-    assert dc_only_sse(src, w, 16, 16, pred256, dc) == weighted_sse(src, rec0, w, 16, 16, 16, 16)
+    assert dc_only_sse(src, w, q, 16, 16, pred256, dc) == pytest.approx(
+        weighted_sse(src, rec0, w, q, 16, 16, 16, 16), rel=1e-12)
+    if not terms:  # the same sum in the same order
+        assert dc_only_sse(src, w, q, 16, 16, pred256, dc) == weighted_sse(src, rec0, w, q, 16, 16, 16, 16)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3), cbp_c=st.integers(0, 2))
-def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, qp, mode, cbp_c):
+@given(seed=st.integers(0, 2**31 - 1), qp=st.integers(10, 45), mode=st.integers(0, 3), cbp_c=st.integers(0, 2),
+       terms=st.booleans())
+def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, qp, mode, cbp_c, terms):
     """cost_i16x16 (the Intra_16x16 mode search at medium and full) returns the exact J of a candidate in
     the bits that differ between modes: weighted SSE of the reconstruction + lambda * (ue(mb_type) + the
     luma residual as the macroblock writer writes it). With a limit it either returns that same J (below
@@ -476,6 +511,7 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
     src = np.clip(rng.normal(128, 40, (32, 32)), 0, 255).astype(np.uint8)
     src[16:, 16:] = np.clip(src[16:, 16:] * rng.uniform(0.05, 1.0) + rng.integers(0, 120), 0, 255)
     w = rng.gamma(0.7, 1.0, (32, 32))
+    q = random_terms(rng, (32, 32), terms)
     lam = _lam(qp)
     i32 = lambda *s: np.zeros(s, np.int32)  # noqa: E731
     base = src.copy()
@@ -491,7 +527,7 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
         nz_y = nz0.copy()
         transform_i16x16(src, rec, 16, 16, mode, True, True, True, qp, dz_y, lev, pred256, i32(16), coefs,
                          i32(16), dc)
-        j, cl = cost_i16x16(src, rec, w, 16, 16, mode, cbp_c, qp, lam, True, True, nz_y, 1, 1, lev, pred256,
+        j, cl = cost_i16x16(src, rec, w, q, 16, 16, mode, cbp_c, qp, lam, True, True, nz_y, 1, 1, lev, pred256,
                             i32(16), dc, i32(16), np.zeros(1, np.uint8), np.zeros(2, np.int64), j_stop)
         return j, cl, rec, lev, pred256, dc
 
@@ -504,7 +540,10 @@ def test_intra16x16_candidate_cost_is_exact_or_stops_only_above_the_limit(seed, 
     cws = np.zeros(2, np.int64)
     write_luma_residual(np.zeros(1, np.uint8), cws, lev, MB_I16x16, cl, 1, 1, True, True, nz0.copy())
     bits = int(cws[0]) + bs.ue_bits(i16x16_mb_type(mode, cl | (cbp_c << 4)))
-    j_ref = weighted_sse(src, ref, w, 16, 16, 16, 16) + lam * bits
+    j_ref = weighted_sse(src, ref, w, q, 16, 16, 16, 16) + lam * bits
+    e = src[16:, 16:].astype(float) - ref[16:, 16:]
+    assert j_ref - lam * bits == pytest.approx((w[16:, 16:] * e * e).sum() + terms_ref(src, ref, q, 16, 16, 16, 16),
+                                               rel=1e-12)
     assert j == pytest.approx(j_ref, rel=1e-12)
     for frac in (1e-9, 0.3, 0.7, 0.95, 0.999999, 1.000001, 2.0):
         j2, cl2, *_ = run(j_ref * frac)

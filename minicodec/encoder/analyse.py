@@ -41,8 +41,8 @@ from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, clip1, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
-from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, satd4x4, satd_flat_block, satd_flat_pred, satd_region, \
-    source_hadamards, weighted_sse
+from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, has_terms, row_products, satd4x4, satd_flat_block, \
+    satd_flat_pred, satd_region, source_hadamards, weighted_sse
 from .rdoq import rdoq_block
 
 OPT_FORCE_KIND = 0     # -1 free, else MB_I4x4 / MB_I16x16 / MB_PCM
@@ -225,14 +225,14 @@ def _flat_edges(e, left, top, topleft):
 
 
 @njit(cache=True, inline="always")
-def code_i4x4_block(src, rec, w, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dz, lev_row, pred, res, coef, tmp,
+def code_i4x4_block(src, rec, w, q, y0, x0, edges, mode, a, b, qp, lam, nc, rdoq, dz, lev_row, pred, res, coef, tmp,
                     up, save, cbuf, cws):
     """Predict (from the block's neighbours ``edges``, :func:`edges4x4_into`), transform, quantise (RDOQ
     optional) and reconstruct one Intra_4x4 block in place. Returns TotalCoeff."""
     pred4x4_edges(edges, mode, a, b, pred)
     residual_quant4x4(src, y0, x0, pred, qp, dz, lev_row, res, coef)
     if rdoq:
-        rdoq_block(src, rec, w, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
+        rdoq_block(src, rec, w, q, y0, x0, pred, coef, qp, 0, 0, nc, lam, lev_row, up, save, tmp, cbuf, cws, rdoq)
     else:
         recon4x4(rec, y0, x0, pred, lev_row, qp, 0, 0, tmp)
     return _count_nonzero(lev_row, 0, 16)
@@ -260,7 +260,7 @@ def transform_i16x16(src, rec, y0, x0, mode, left, top, topleft, qp, dz_y, lev, 
 
 
 @njit(cache=True)
-def recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred16, coefs, dc,
+def recon_i16x16(src, rec, w, q, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred16, coefs, dc,
                  tmp, up, save, cbuf, cws, j_stop):
     """Reconstruct the sixteen blocks of a transformed Intra_16x16 macroblock (:func:`transform_i16x16`) in
     place, with RDOQ optional; returns coded_block_pattern luma (0 or 15).
@@ -277,7 +277,7 @@ def recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, 
             gx = 4 * mbx + bx
             gy = 4 * mby + by
             nc = total_coeff_context(nz_y, gy, gx, bx > 0 or left, by > 0 or top)
-            acc += rdoq_block(src, rec, w, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx],
+            acc += rdoq_block(src, rec, w, q, y0 + 4 * by, x0 + 4 * bx, pred16, coefs[blk], qp, 1, dc[4 * by + bx],
                               nc, lam, lev[blk], up, save, tmp, cbuf, cws, rdoq)
             nz_y[gy, gx] = _count_nonzero(lev[blk], 1, 16)
             if acc >= j_stop:
@@ -289,7 +289,7 @@ def recon_i16x16(src, rec, w, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, 
 
 
 @njit(cache=True)
-def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev, pred256, pred16, dc,
+def cost_i16x16(src, rec, w, q, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev, pred256, pred16, dc,
                 tmp, cbuf, cws, j_stop):
     """Exact J of a transformed Intra_16x16 candidate (:func:`transform_i16x16`, no RDOQ) in the bits that
     differ between modes: weighted SSE + lambda * (ue(mb_type) + the luma residual). Reconstructs and
@@ -309,7 +309,7 @@ def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx,
         by = BLK_Y[blk]
         sub_block(pred256, 16, 4 * by, 4 * bx, pred16)
         recon4x4(rec, y0 + 4 * by, x0 + 4 * bx, pred16, lev[blk], qp, 1, dc[4 * by + bx], tmp)
-        d += weighted_sse(src, rec, w, y0 + 4 * by, x0 + 4 * bx, 4, 4)
+        d += weighted_sse(src, rec, w, q, y0 + 4 * by, x0 + 4 * bx, 4, 4)
         cws[0] = 0
         if write_luma_residual_block(cbuf, cws, lev, blk, MB_I16x16, nz_y, 4 * mbx + bx, 4 * mby + by,
                                      bx > 0 or left, by > 0 or top) > 0:
@@ -323,7 +323,7 @@ def cost_i16x16(src, rec, w, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, mbx,
 
 
 @njit(cache=True)
-def dc_only_sse(src, w, y0, x0, pred256, dc):
+def dc_only_sse(src, w, q, y0, x0, pred256, dc):
     """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
     each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
     Sums in :func:`weighted_sse`'s order (four column lanes), so it equals that of the reconstruction to
@@ -343,11 +343,39 @@ def dc_only_sse(src, w, y0, x0, pred256, dc):
             d1 += w[y0 + y, x0 + x + 1] * e1 * e1
             d2 += w[y0 + y, x0 + x + 2] * e2 * e2
             d3 += w[y0 + y, x0 + x + 3] * e3 * e3
-    return (d0 + d1) + (d2 + d3)
+    d = (d0 + d1) + (d2 + d3)
+    for blk in range(16 * (q.shape[2] > 0)):  # block terms, summed as rdo.block_terms sums them
+        by = blk >> 2
+        bx = blk & 3
+        gy = (y0 >> 2) + by
+        gx = (x0 >> 2) + bx
+        if not has_terms(q, gy, gx):
+            continue
+        add = (dc[blk] + 32) >> 6
+        for i in range(0, q.shape[2], 4):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for y in range(4 * by, 4 * by + 4):
+                p = 16 * y + 4 * bx
+                sx = x0 + 4 * bx
+                a0, a1, a2, a3 = row_products(
+                    q, gy, gx, i, y & 3,
+                    np.float64(src[y0 + y, sx]) - np.float64(clip1(pred256[p] + add)),
+                    np.float64(src[y0 + y, sx + 1]) - np.float64(clip1(pred256[p + 1] + add)),
+                    np.float64(src[y0 + y, sx + 2]) - np.float64(clip1(pred256[p + 2] + add)),
+                    np.float64(src[y0 + y, sx + 3]) - np.float64(clip1(pred256[p + 3] + add)))
+                s0 += a0
+                s1 += a1
+                s2 += a2
+                s3 += a3
+            d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
+    return d
 
 
 @njit(cache=True)
-def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c, nz_c, mbx, mby, lev,
+def code_chroma(srcC, recC, w, q, c, y0, x0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c, nz_c, mbx, mby, lev,
                 pred64, pred16, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws):
     """Code one chroma component (prediction, 2x2 DC, AC; RDOQ on AC optional) and reconstruct it in place.
     Returns (DC non-zeros, AC non-zeros)."""
@@ -377,7 +405,7 @@ def code_chroma(srcC, recC, w, c, y0, x0, cmode, left, top, topleft, cqp, lam, r
             gx = 2 * mbx + (b & 1)
             gy = 2 * mby + (b >> 1)
             nc = total_coeff_context(nz_c[c], gy, gx, (b & 1) > 0 or left, (b >> 1) > 0 or top)
-            rdoq_block(srcC, recC, w, y0 + by, x0 + bx, pred16, coefs[b], cqp, 1, dcv[b], nc, lam, row, up, save,
+            rdoq_block(srcC, recC, w, q, y0 + by, x0 + bx, pred16, coefs[b], cqp, 1, dcv[b], nc, lam, row, up, save,
                        tmp, cbuf, cws, rdoq)
             nz_c[c, gy, gx] = _count_nonzero(row, 1, 16)
         else:
@@ -407,11 +435,16 @@ def _sort_small(costs, order, n):
 
 
 @njit(cache=True)
-def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, last_mb, slice_num, slice_qp,
-                 cqp_offset, mb_w, lam_factor, opts,
+def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, mY, mCb, mCr, qY, qCb, qCr, qp_map, lam_mult, first_mb, last_mb,
+                 slice_num, slice_qp, cqp_offset, mb_w, lam_factor, opts,
                  Y, Cb, Cr, mb_slice, mb_kind, mb_qp, nz_y, nz_c, ipred,
                  buf, ws, mb_bits, mb_dist, mb_i16mode, mb_cmode, mb_i4modes):
     """Decide, code, reconstruct and write macroblocks first_mb .. last_mb - 1 of one slice.
+
+    The distortion of every decision is ``weighted_sse`` with the weights w* and the block terms q*
+    (:mod:`minicodec.encoder.rdo`); m* is the whole diagonal of the distortion (w* plus the terms' diagonal:
+    the weights as the caller gave them), whose means scale SATD and set the dead zones. Without block terms
+    m* is w*.
 
     Macroblock ``addr`` codes at QP ``qp_map[addr]`` with lambda ``lam_factor * 2^((QP - 12) / 3) *
     lam_mult[addr]`` (the multiplier is 1 but for aq='weights', :mod:`minicodec.encoder.ratecontrol`)."""
@@ -480,6 +513,8 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
               hs_c, habs_c, order, rank, ranked, i16cost, i16order, lev_k16, coefs_k16, pred256_k16, dc_k16, cbuf,
               cws, wm_y, wm_c, dz_y, dz_c)
     srcY, srcCb, srcCr, wY, wCb = borrowed(srcY), borrowed(srcCb), borrowed(srcCr), borrowed(wY), borrowed(wCb)
+    qY, qCb, qCr = borrowed(qY), borrowed(qCb), borrowed(qCr)
+    mY, mCb, mCr = borrowed(mY), borrowed(mCb), borrowed(mCr)
     wCr, qp_map, Y, Cb, Cr = borrowed(wCr), borrowed(qp_map), borrowed(Y), borrowed(Cb), borrowed(Cr)
     lam_mult = borrowed(lam_mult)
     mb_slice, mb_kind, mb_qp, nz_y = borrowed(mb_slice), borrowed(mb_kind), borrowed(mb_qp), borrowed(nz_y)
@@ -520,7 +555,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
             dq += 52
         lev[:, :] = 0
         if need_means:
-            mb_weight_means(wY, wCb, wCr, y0, x0, cy0, cx0, wm_y, wm_c)
+            mb_weight_means(mY, mCb, mCr, y0, x0, cy0, cx0, wm_y, wm_c)
             if dzr >= 0:
                 for k in range(17):
                     dz_y[k] = deadzone_of_mean(wm_y[k], dzr)
@@ -539,20 +574,20 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
             for m in range(4):
                 if not chroma_mode_allowed(m, left, top, topleft):
                     continue
-                dn0, an0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[0], nz_c,
-                                       mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
+                dn0, an0 = code_chroma(srcCb, Cb, wCb, qCb, 0, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[0],
+                                       nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
-                d_cb = weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8)
+                d_cb = weighted_sse(srcCb, Cb, wCb, qCb, cy0, cx0, 8, 8)
                 if d_cb + lam * bs.ue_bits(m) >= best_cj:
                     continue  # Cb and the mode's bits alone cost as much as the best mode so far
-                dn1, an1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[1], nz_c,
-                                       mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
+                dn1, an1 = code_chroma(srcCr, Cr, wCr, qCr, 1, cy0, cx0, m, left, top, topleft, cqp, lam, 0, dz_c[1],
+                                       nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf,
                                        cws)
                 cc = 2 if an0 + an1 > 0 else (1 if dn0 + dn1 > 0 else 0)
                 # exact chroma bits: intra_chroma_pred_mode + the chroma residual with its cbp
                 cws[0] = 0
                 write_chroma_residual(cbuf, cws, lev, cc << 4, mbx, mby, left, top, nz_c)
-                jc = d_cb + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8) + lam * (cws[0] + bs.ue_bits(m))
+                jc = d_cb + weighted_sse(srcCr, Cr, wCr, qCr, cy0, cx0, 8, 8) + lam * (cws[0] + bs.ue_bits(m))
                 if jc < best_cj:
                     best_cj = jc
                     cmode = m
@@ -581,12 +616,12 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                 if s < best_s:
                     best_s = s
                     cmode = m
-        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[0],
+        dcn0, acn0 = code_chroma(srcCb, Cb, wCb, qCb, 0, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[0],
                                  nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
-        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[1],
+        dcn1, acn1 = code_chroma(srcCr, Cr, wCr, qCr, 1, cy0, cx0, cmode, left, top, topleft, cqp, lam, rdoq, dz_c[1],
                                  nz_c, mbx, mby, lev, pred64, pred, res, coefs, dcc, dcv, tmp, up, save, cbuf, cws)
         cbp_c = 2 if acn0 + acn1 > 0 else (1 if dcn0 + dcn1 > 0 else 0)
-        dist_c = (weighted_sse(srcCb, Cb, wCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, cy0, cx0, 8, 8))
+        dist_c = (weighted_sse(srcCb, Cb, wCb, qCb, cy0, cx0, 8, 8) + weighted_sse(srcCr, Cr, wCr, qCr, cy0, cx0, 8, 8))
 
         try16 = force_kind == -1 or force_kind == MB_I16x16
         try4 = force_kind == -1 or force_kind == MB_I4x4
@@ -708,7 +743,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                                 continue  # its bits alone cost as much as the best so far (D >= 0)
                             recon4x4(Y, by0, bx0, pred, lev[blk], qp, 0, 0, tmp)
                             m_rec = m
-                            dm = weighted_sse(srcY, Y, wY, by0, bx0, 4, 4)
+                            dm = weighted_sse(srcY, Y, wY, qY, by0, bx0, 4, 4)
                             s = dm + lam * r
                             if s < best_s:
                                 best_s = s
@@ -726,11 +761,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                     if m_best != m_rec:  # the picture holds another candidate's reconstruction
                         recon4x4(Y, by0, bx0, pred, lev[blk], qp, 0, 0, tmp)
                     if rdoq:
-                        rdoq_block(srcY, Y, wY, by0, bx0, pred, coef, qp, 0, 0, nc, lam, lev[blk], up, save, tmp,
+                        rdoq_block(srcY, Y, wY, qY, by0, bx0, pred, coef, qp, 0, 0, nc, lam, lev[blk], up, save, tmp,
                                    cbuf, cws, rdoq, best_d + lam * best_r, best_r)
                     tc = _count_nonzero(lev[blk], 0, 16)
                 else:
-                    tc = code_i4x4_block(srcY, Y, wY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dz_y[kb],
+                    tc = code_i4x4_block(srcY, Y, wY, qY, by0, bx0, edges, m_best, a, b, qp, lam, nc, rdoq, dz_y[kb],
                                          lev[blk], pred, res, coef, tmp, up, save, cbuf, cws)
                 i4modes[blk] = m_best
                 ipred[gy, gx] = m_best
@@ -749,7 +784,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                     bits = write_macroblock(buf, ws, mbx, mby, left, top, MB_I4x4, 0, cmode, i4modes, cbp4, dq,
                                             lev, pcm, nz_y, nz_c, ipred)
                     in_buf = IN_BUF_I4
-                d4 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+                d4 = weighted_sse(srcY, Y, wY, qY, y0, x0, 16, 16) + dist_c
                 best_kind = MB_I4x4
                 best_j = d4 + lam * bits
                 best_bits = bits
@@ -782,7 +817,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                     # compared on the bits that differ between the modes (mb_type and the luma residual;
                     # the chroma mode, mb_qp_delta and chroma residual are the same for all)
                     # a mode stops as soon as it cannot beat the best one so far
-                    jm, cl = cost_i16x16(srcY, Y, wY, y0, x0, m, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev,
+                    jm, cl = cost_i16x16(srcY, Y, wY, qY, y0, x0, m, cbp_c, qp, lam, left, top, nz_y, mbx, mby, lev,
                                          pred256, pred, dc, tmp, cbuf, cws, best_m_j)
                     if jm < best_m_j:
                         best_m_j = jm
@@ -811,11 +846,11 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                 bits0 = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes,
                                          cbp_c << 4, dq, lev, pcm, nz_y, nz_c, ipred)
                 j_limit = best_j * I16_STOP_MARGIN
-                if dc_only_sse(srcY, wY, y0, x0, pred256, dc) + dist_c + lam * bits0 >= j_limit:
+                if dc_only_sse(srcY, wY, qY, y0, x0, pred256, dc) + dist_c + lam * bits0 >= j_limit:
                     j_stop = j_limit - (dist_c + lam * bits0)
             cl = -1
             if j_stop > 0:
-                cl = recon_i16x16(srcY, Y, wY, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred,
+                cl = recon_i16x16(srcY, Y, wY, qY, y0, x0, qp, lam, rdoq, left, top, nz_y, mbx, mby, lev, pred256, pred,
                                   coefs, dc, tmp, up, save, cbuf, cws, j_stop)
             j16 = np.inf  # stopped: Intra_16x16 costs at least best_j
             if cl >= 0:
@@ -828,7 +863,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                     cws[0] = 0
                     bits = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes, cbp16,
                                             dq, lev, pcm, nz_y, nz_c, ipred)
-                d16 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+                d16 = weighted_sse(srcY, Y, wY, qY, y0, x0, 16, 16) + dist_c
                 j16 = d16 + lam * bits
                 if cl and _few_unit_levels(lev, 16, I16_DROP_MAX_AC):
                     # the same macroblock with every luma AC level dropped (coded_block_pattern luma 0): the
@@ -841,7 +876,7 @@ def encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first_mb, l
                     cws[0] = 0
                     bits0 = write_macroblock(cbuf, cws, mbx, mby, left, top, MB_I16x16, i16mode, cmode, i4modes,
                                              cbp_c << 4, dq, lev, pcm, nz_y, nz_c, ipred)
-                    d0 = weighted_sse(srcY, Y, wY, y0, x0, 16, 16) + dist_c
+                    d0 = weighted_sse(srcY, Y, wY, qY, y0, x0, 16, 16) + dist_c
                     if d0 + lam * bits0 < j16:
                         j16 = d0 + lam * bits0
                         d16 = d0

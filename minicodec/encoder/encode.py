@@ -264,6 +264,102 @@ def _weights(weights, Y, Cb, mb_h, mb_w):
     return (wy_padded, wc_padded, wc_padded), wy
 
 
+_NO_TERMS = np.zeros((1, 1, 0, 16))  # rank 0: the distortion is the weighted SSE alone
+
+
+@njit(cache=True)
+def _terms_residual(q, w, h, wd, wres):
+    """One pass over the block terms q (nby, nbx, rank, 16) of a plane of h x wd samples and its padded weights
+    w: ``wres`` = w - sum_i q_ip^2, the diagonal the kernels add the terms to. Returns 1 if q holds a NaN, an
+    infinity or a value whose square overflows, 2 if a residual is negative beyond rounding (M_b not positive
+    semi-definite), else 0. Indexed, not sliced: a view per block costs more than the block's work."""
+    nby, nbx, r = q.shape[0], q.shape[1], q.shape[2]
+    wres[:, :] = w
+    c = np.zeros(16)
+    for by in range(nby):
+        for bx in range(nbx):
+            for k in range(16):
+                c[k] = 0.0
+            for i in range(r):
+                for k in range(16):
+                    c[k] += q[by, bx, i, k] * q[by, bx, i, k]
+            ok = True
+            for k in range(16):
+                ok &= c[k] < np.inf  # false after a NaN, an infinity or an overflow
+            if not ok:
+                return 1
+            for k in range(16):
+                y = 4 * by + (k >> 2)
+                x = 4 * bx + (k & 3)
+                if y < h and x < wd:
+                    res = w[y, x] - c[k]
+                    if res < 0.0:
+                        if res < -1e-9 * max(w[y, x], 1.0):
+                            return 2
+                        res = 0.0
+                    wres[y, x] = res
+    return 0
+
+
+def _block_terms_plane(q, shape, w, name):
+    """Checked block terms of one plane (``shape`` its samples, ``w`` its padded weights) -> (the kernels'
+    terms, w - diag(Q^T Q)). The kernels read (blocks, blocks, rank, 16) with the rank a multiple of 4 and
+    nothing on samples outside the picture; q is used as it is when it already has that form (no copy)."""
+    nby, nbx = -(-shape[0] // 4), -(-shape[1] // 4)
+    if not isinstance(q, np.ndarray):
+        raise TypeError(f"{name} must be a float array, got {type(q).__name__}")
+    if not (np.issubdtype(q.dtype, np.floating) or np.issubdtype(q.dtype, np.integer)) or q.dtype == np.bool_:
+        raise TypeError(f"{name} must be a real array, got dtype {q.dtype}")
+    if q.ndim != 4 or q.shape[:2] != (nby, nbx) or q.shape[3] != 16 or not 1 <= q.shape[2] <= 16:
+        raise ValueError(f"{name} must have shape (ceil(H/4), ceil(W/4), rank, 16) = ({nby}, {nbx}, rank, 16) "
+                         f"with rank 1..16, got {q.shape}")
+    r = q.shape[2]
+    q = np.ascontiguousarray(q, np.float64)
+    # samples beyond the picture's bottom / right edge (in the last row / column of blocks) carry nothing
+    rows, cols = shape[0] - 4 * (nby - 1), shape[1] - 4 * (nbx - 1)  # 1..4 samples of the last blocks
+    out_rows, out_cols = np.zeros(16, bool), np.zeros(16, bool)
+    out_rows.reshape(4, 4)[rows:, :] = True
+    out_cols.reshape(4, 4)[:, cols:] = True
+    dirty = (rows < 4 and q[-1, :, :, out_rows].any()) or (cols < 4 and q[:, -1, :, out_cols].any())
+    if r % 4 or dirty:
+        padded = np.zeros((nby, nbx, -(-r // 4) * 4, 16))
+        padded[:, :, :r] = q
+        q = padded
+        q[-1, :, :, out_rows] = 0.0
+        q[:, -1, :, out_cols] = 0.0
+    wres = np.empty_like(w)
+    status = _terms_residual(q, w, shape[0], shape[1], wres)
+    if status == 1:
+        raise ValueError(f"{name} contains NaN, infinity or values whose squares overflow")
+    if status == 2:
+        raise ValueError(f"{name}: the diagonal of a block's Q^T Q exceeds the weights (sum_i q_ip^2 > w_p "
+                         "at some sample); the block form would not be positive semi-definite")
+    return q, wres
+
+
+def _block_terms(block_terms, w_padded, shapes):
+    """-> (terms per plane, the weights the distortion kernels read per plane): M_b = diag(w) + Q^T Q -
+    diag(Q^T Q), so the kernels get w - diag(Q^T Q), which must not be negative (M_b positive semi-definite)."""
+    if isinstance(block_terms, np.ndarray):
+        terms = [block_terms, None, None]
+    elif isinstance(block_terms, (tuple, list)) and len(block_terms) == 3:
+        terms = list(block_terms)
+    else:
+        raise TypeError("block_terms must be an array (luma) or a tuple of three arrays (Y, Cb, Cr, None for "
+                        f"none), got {type(block_terms).__name__}")
+    qs, ws = [], []
+    for k, (q, w, shape) in enumerate(zip(terms, w_padded, shapes)):
+        if q is None:
+            qs.append(_NO_TERMS)
+            ws.append(w)
+            continue
+        name = "block_terms" if isinstance(block_terms, np.ndarray) else f"block_terms[{k}]"
+        qk, wk = _block_terms_plane(q, shape, w, name)
+        qs.append(qk)
+        ws.append(wk)
+    return qs, ws
+
+
 def _pad(a, h, w, value=None):
     ph, pw = h - a.shape[0], w - a.shape[1]
     if ph == 0 and pw == 0:
@@ -290,7 +386,7 @@ def _mode_option(v, name, n):
 
 # ----------------------------------------------------------------------------- encode
 
-def encode(image, qp=28, weights=None, **options):
+def encode(image, qp=28, weights=None, block_terms=None, **options):
     """Encode one picture as a Constrained Baseline H.264 stream (SPS, PPS, IDR I slices; for an odd width
     or height an SEI message with the true size between the PPS and the slices, see :mod:`minicodec.sei`).
 
@@ -298,6 +394,11 @@ def encode(image, qp=28, weights=None, **options):
     qp       0..51, or an int array (ceil(H/16), ceil(W/16)) of per-macroblock QPs (mb_qp_delta).
     weights  None (SSE), a non-negative (H, W) luma importance map (chroma maps by 2x2 averaging),
              or a tuple of three per-plane maps; every RD decision minimises sum w (x - xhat)^2 + lambda R.
+    block_terms  None, or the FP-RDO paper's block-local IDSE beyond the diagonal: per plane an array
+             (ceil(h/4), ceil(w/4), rank, 16) of vectors q_bi (raster order in the 4x4 block b); the distortion
+             of block b becomes e^T M_b e with M_b = diag(w_b) + Q_b^T Q_b - diag(Q_b^T Q_b), i.e. the weights
+             stay its diagonal and the vectors add the cross terms. One array (luma) or a tuple (Y, Cb, Cr),
+             None for a plane without. Needs weights with w_p >= sum_i q_ip^2 (M_b positive semi-definite).
     options  deblock=True, slices=1, effort="fast"|"medium"|"full", rdoq=None|True|False|"block" (default: full RDOQ for medium
              and full, none for fast; "block": only the keep-or-drop decision per block), lambda_factor=0.85,
              alpha_offset=0, beta_offset=0 (slice_alpha_c0_offset_div2 / slice_beta_offset_div2, -6..6),
@@ -360,7 +461,14 @@ def encode(image, qp=28, weights=None, **options):
     srcCb = _pad(Cb, 8 * mb_h, 8 * mb_w)
     srcCr = _pad(Cr, 8 * mb_h, 8 * mb_w)
     if weights is None:
+        if block_terms is not None:
+            raise ValueError("block_terms needs weights (their diagonal)")
         wY, wCb, wCr = _uniform_weights(H, W, 16 * mb_h, 16 * mb_w)
+    if block_terms is None:
+        qY = qCb = qCr = _NO_TERMS
+        dY, dCb, dCr = wY, wCb, wCr
+    else:
+        (qY, qCb, qCr), (dY, dCb, dCr) = _block_terms(block_terms, (wY, wCb, wCr), (Y.shape, Cb.shape, Cb.shape))
 
     # ---- adaptive quantisation: a per-macroblock QP map on top of qp
     aq = options.get("aq")
@@ -414,8 +522,8 @@ def encode(image, qp=28, weights=None, **options):
         # 400 bytes per macroblock at most (MAX_MB_BITS, or I_PCM) + room for one speculative candidate
         w = BitWriter(64 + 420 * (last - first) + MAX_CANDIDATE_BYTES)
         hdr.write(sps, pps, w)
-        encode_slice(srcY, srcCb, srcCr, wY, wCb, wCr, qp_map, lam_mult, first, last, s, slice_qp,
-                     pps.chroma_qp_index_offset, mb_w, float(lam_factor), opts,
+        encode_slice(srcY, srcCb, srcCr, dY, dCb, dCr, wY, wCb, wCr, qY, qCb, qCr, qp_map, lam_mult, first, last, s,
+                     slice_qp, pps.chroma_qp_index_offset, mb_w, float(lam_factor), opts,
                      pic.Y, pic.Cb, pic.Cr, pic.mb_slice, pic.mb_kind, pic.mb_qp, pic.nz_y, pic.nz_c, pic.ipred,
                      w.buf, w.ws, mb_bits, mb_dist, mb_i16, mb_c, mb_i4)
         w.trailing()

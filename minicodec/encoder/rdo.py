@@ -1,6 +1,9 @@
 """The RD cost pieces every encoder decision shares: one weighted distortion, SATD, lambdas.
 
-Distortion is ``D = sum_p w_p (x_p - xhat_p)^2`` (FP-RDO paper, IDSE diagonal); w = 1 is plain SSE.
+Distortion is ``D = sum_p w_p (x_p - xhat_p)^2`` (FP-RDO paper, IDSE diagonal); w = 1 is plain SSE. With
+block terms ``q`` (``minicodec.encode(..., block_terms=...)``) each 4x4 block b also adds
+``sum_i (q_bi . e_b)^2``: the FP-RDO paper's block-local IDSE ``e_b^T M_b e_b`` with
+``M_b = diag(w_b) + Q_b^T Q_b`` (the diagonal of Q_b^T Q_b already taken out of w by the caller).
 The RD cost is ``J = D + lambda * R`` with R in exact CAVLC bits from the counting bit writer.
 """
 import math
@@ -20,8 +23,103 @@ def lambda_ssd_nb(qp, factor):
 
 
 @njit(cache=True, inline="always")
-def weighted_sse(src, rec, w, y0, x0, h, wd):
-    """The one distortion: sum of w * (src - rec)^2 over the h x wd region at (y0, x0) (wd a multiple of 4).
+def has_terms(q, by, bx):
+    """Whether 4x4 block (by, bx) has block terms: q covers the picture's blocks, not the padding's."""
+    return q.shape[2] > 0 and by < q.shape[0] and bx < q.shape[1]
+
+
+@njit(cache=True, inline="always")
+def terms_diagonal_mean(q, by, bx):
+    """Mean over block (by, bx)'s 16 samples of the terms' diagonal sum_i q_ip^2 (0 without terms)."""
+    t = 0.0
+    if has_terms(q, by, bx):
+        for i in range(q.shape[2]):
+            for k in range(16):
+                t += q[by, bx, i, k] * q[by, bx, i, k]
+    return t / 16.0
+
+
+@njit(cache=True, inline="always")
+def row_products(q, by, bx, i, y, e0, e1, e2, e3):
+    """Vectors i .. i + 3 of block (by, bx) times the errors e0..e3 of the block's row y: four partial dot
+    products, each summed as a tree (the four vectors' chains stay four short ones)."""
+    k = 4 * y
+    return ((q[by, bx, i, k] * e0 + q[by, bx, i, k + 1] * e1) + (q[by, bx, i, k + 2] * e2 + q[by, bx, i, k + 3] * e3),
+            (q[by, bx, i + 1, k] * e0 + q[by, bx, i + 1, k + 1] * e1)
+            + (q[by, bx, i + 1, k + 2] * e2 + q[by, bx, i + 1, k + 3] * e3),
+            (q[by, bx, i + 2, k] * e0 + q[by, bx, i + 2, k + 1] * e1)
+            + (q[by, bx, i + 2, k + 2] * e2 + q[by, bx, i + 2, k + 3] * e3),
+            (q[by, bx, i + 3, k] * e0 + q[by, bx, i + 3, k + 1] * e1)
+            + (q[by, bx, i + 3, k + 2] * e2 + q[by, bx, i + 3, k + 3] * e3))
+
+
+@njit(cache=True, inline="always")
+def block_terms(src, rec, q, y0, x0, h, wd):
+    """The block-local part of the distortion: over the 4x4 blocks of the h x wd region at (y0, x0) (both
+    multiples of 4, aligned on 4), ``sum_i (q_bi . e)^2`` with e = src - rec in raster order. q is
+    (blocks down, blocks across, rank, 16), the rank a multiple of 4 (the encoder pads it): four vectors at
+    a time, row by row (:func:`row_products`). Rank 0 (the default, w alone) costs one comparison."""
+    d = 0.0
+    if q.shape[2] == 0:
+        return d
+    for by in range(y0 >> 2, (y0 + h) >> 2):
+        for bx in range(x0 >> 2, (x0 + wd) >> 2):
+            if not has_terms(q, by, bx):
+                continue
+            for i in range(0, q.shape[2], 4):
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                s3 = 0.0
+                for y in range(4):
+                    sy = 4 * by + y
+                    sx = 4 * bx
+                    a0, a1, a2, a3 = row_products(
+                        q, by, bx, i, y,
+                        np.float64(src[sy, sx]) - np.float64(rec[sy, sx]),
+                        np.float64(src[sy, sx + 1]) - np.float64(rec[sy, sx + 1]),
+                        np.float64(src[sy, sx + 2]) - np.float64(rec[sy, sx + 2]),
+                        np.float64(src[sy, sx + 3]) - np.float64(rec[sy, sx + 3]))
+                    s0 += a0
+                    s1 += a1
+                    s2 += a2
+                    s3 += a3
+                d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
+    return d
+
+
+@njit(cache=True, inline="always")
+def block_terms_pred4x4(src, pred, q, y0, x0):
+    """:func:`block_terms` of the 4x4 block at (y0, x0) reconstructed as ``pred[16]`` (row-major)."""
+    d = 0.0
+    by = y0 >> 2
+    bx = x0 >> 2
+    if not has_terms(q, by, bx):
+        return d
+    for i in range(0, q.shape[2], 4):
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for y in range(4):
+            a0, a1, a2, a3 = row_products(
+                q, by, bx, i, y,
+                np.float64(src[y0 + y, x0]) - np.float64(pred[4 * y]),
+                np.float64(src[y0 + y, x0 + 1]) - np.float64(pred[4 * y + 1]),
+                np.float64(src[y0 + y, x0 + 2]) - np.float64(pred[4 * y + 2]),
+                np.float64(src[y0 + y, x0 + 3]) - np.float64(pred[4 * y + 3]))
+            s0 += a0
+            s1 += a1
+            s2 += a2
+            s3 += a3
+        d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
+    return d
+
+
+@njit(cache=True, inline="always")
+def weighted_sse(src, rec, w, q, y0, x0, h, wd):
+    """The one distortion: sum of w * (src - rec)^2 over the h x wd region at (y0, x0) (wd a multiple of 4),
+    plus the :func:`block_terms` of ``q`` (none when its rank is 0).
 
     Summed in four lanes, one per column x0 + j (mod 4), each row by row, then (d0 + d1) + (d2 + d3): four
     independent chains of additions instead of one, so regions of 64 or 256 samples do not wait on each
@@ -40,11 +138,14 @@ def weighted_sse(src, rec, w, y0, x0, h, wd):
             d1 += w[y, x + 1] * e1 * e1
             d2 += w[y, x + 2] * e2 * e2
             d3 += w[y, x + 3] * e3 * e3
-    return (d0 + d1) + (d2 + d3)
+    d = (d0 + d1) + (d2 + d3)
+    if q.shape[2] > 0:
+        d += block_terms(src, rec, q, y0, x0, h, wd)
+    return d
 
 
 @njit(cache=True, inline="always")
-def weighted_sse_pred4x4(src, pred, w, y0, x0):
+def weighted_sse_pred4x4(src, pred, w, q, y0, x0):
     """:func:`weighted_sse` of the 4x4 block at (y0, x0) reconstructed as ``pred[16]`` (row-major), summed
     in the same lanes and order, so both give the same number for the same samples."""
     d0 = 0.0
@@ -60,7 +161,10 @@ def weighted_sse_pred4x4(src, pred, w, y0, x0):
         d1 += w[y0 + y, x0 + 1] * e1 * e1
         d2 += w[y0 + y, x0 + 2] * e2 * e2
         d3 += w[y0 + y, x0 + 3] * e3 * e3
-    return (d0 + d1) + (d2 + d3)
+    d = (d0 + d1) + (d2 + d3)
+    if q.shape[2] > 0:
+        d += block_terms_pred4x4(src, pred, q, y0, x0)
+    return d
 
 
 @njit(cache=True)

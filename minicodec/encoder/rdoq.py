@@ -22,7 +22,7 @@ from numba import njit
 from ..cavlc import MAX_LEVEL, write_residual_block
 from ..reconstruct import recon4x4
 from ..transform import QUANT_MF, ZIGZAG
-from .rdo import weighted_sse, weighted_sse_pred4x4
+from .rdo import terms_diagonal_mean, weighted_sse, weighted_sse_pred4x4
 
 _ZEROS = np.zeros(16, np.int32)
 _NORM = np.array([4.0, 10.0, 4.0, 10.0])
@@ -31,11 +31,11 @@ INV_NORM2 = np.array([1.0 / (_NORM[i] * _NORM[j]) for i in range(4) for j in ran
 
 
 @njit(cache=True, inline="always")
-def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
+def block_cost(src, rec, w, q, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws):
     """Reconstruct the block with ``lev_row`` and return its exact J (weighted SSE + lambda * bits); the
     bits stay in ``cws[0]``."""
     recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
-    d = weighted_sse(src, rec, w, y0, x0, 4, 4)
+    d = weighted_sse(src, rec, w, q, y0, x0, 4, 4)
     cws[0] = 0
     if first:
         write_residual_block(cbuf, cws, lev_row[1:], 15, nc)
@@ -45,7 +45,7 @@ def block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, 
 
 
 @njit(cache=True)
-def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_keep, save, tmp, cbuf, cws):
+def _keep_or_drop(src, rec, w, q, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_keep, save, tmp, cbuf, cws):
     """RDOQ level 1: the block as quantised (already reconstructed, cost j_keep) against no residual.
     Without a DC from elsewhere, dropping leaves the prediction itself, so its distortion needs no
     reconstruction; with one, the block is rebuilt from the DC alone."""
@@ -57,7 +57,7 @@ def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_
     if not nz:
         return j_keep
     if first == 0 or dc == 0:
-        d = weighted_sse_pred4x4(src, pred, w, y0, x0)
+        d = weighted_sse_pred4x4(src, pred, w, q, y0, x0)
         cws[0] = 0
         write_residual_block(cbuf, cws, _ZEROS, 16 - first, nc)
         j_drop = d + lam * cws[0]
@@ -72,7 +72,7 @@ def _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_
     for k in range(first, 16):
         save[k] = lev_row[k]
         lev_row[k] = 0
-    j_drop = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+    j_drop = block_cost(src, rec, w, q, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
     if j_drop < j_keep:
         return j_drop
     for k in range(first, 16):
@@ -93,7 +93,7 @@ def _rate(cbuf, cws, lev_row, first, nc):
 
 
 @njit(cache=True)
-def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws,
+def rdoq_block(src, rec, w, q, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row, up, save, tmp, cbuf, cws,
                level=2, j_known=-1.0, r_known=-1):
     """Improve the quantised levels ``lev_row`` (scan order) of one block in place; leaves the block
     reconstructed in ``rec`` with the chosen levels and returns its exact J. ``coef`` is the forward
@@ -120,7 +120,7 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         j_plain = j_known
         r_cur = r_known
     else:
-        j_plain = block_cost(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
+        j_plain = block_cost(src, rec, w, q, y0, x0, pred, lev_row, qp, first, dc, nc, lam, tmp, cbuf, cws)
         r_cur = cws[0]  # bits of the levels as they stand, kept exact through the search
     if not any_up:
         return j_plain
@@ -130,7 +130,7 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         for y in range(4):
             for x in range(4):
                 wsum += w[y0 + y, x0 + x]
-        wmean = wsum / 16.0
+        wmean = wsum / 16.0 + terms_diagonal_mean(q, y0 >> 2, x0 >> 2)  # + the block terms' diagonal
         step = np.float64(np.int64(1) << qbits)
         for k in range(first, 16):
             save[k] = lev_row[k]
@@ -141,10 +141,10 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
                 continue
             i = ZIGZAG[k]
             a = np.float64(abs(coef[i]))
-            q = step / QUANT_MF[m, i]
+            qs = step / QUANT_MF[m, i]
             scale = wmean * INV_NORM2[i]
             cur = lev_row[k]
-            e = a - abs(cur) * q
+            e = a - abs(cur) * qs
             d_cur = scale * e * e
             best_delta = 0.0
             bestv = cur
@@ -156,7 +156,7 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
                     continue
                 lev_row[k] = v
                 r = _rate(cbuf, cws, lev_row, first, nc)
-                e = a - abs(v) * q
+                e = a - abs(v) * qs
                 delta = scale * e * e - d_cur + lam * (r - r_cur)
                 if delta < best_delta:
                     best_delta = delta
@@ -169,12 +169,12 @@ def rdoq_block(src, rec, w, y0, x0, pred, coef, qp, first, dc, nc, lam, lev_row,
         if changed:
             # the exact cost decides between the searched levels and the plain quantiser's
             recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
-            j_search = weighted_sse(src, rec, w, y0, x0, 4, 4) + lam * r_cur
+            j_search = weighted_sse(src, rec, w, q, y0, x0, 4, 4) + lam * r_cur
             if j_search < j_plain:
                 j_plain = j_search
             else:
                 for k in range(first, 16):
                     lev_row[k] = save[k]
                 recon4x4(rec, y0, x0, pred, lev_row, qp, first, dc, tmp)
-    return _keep_or_drop(src, rec, w, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_plain, save, tmp, cbuf,
+    return _keep_or_drop(src, rec, w, q, y0, x0, pred, lev_row, qp, first, dc, nc, lam, j_plain, save, tmp, cbuf,
                          cws)
