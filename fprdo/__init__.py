@@ -9,16 +9,20 @@ on a per-sample importance map w ~ diag(J^T J) (J: the network's Jacobian) inste
     fprdo.feature_psnr(model, img, enc.recon)             # how well the features survived
     fprdo.bd_rate(rates_sse, fpsnr_sse, rates_fp, fpsnr_fp)
 
+    w, q = fprdo.block_importance(img, model)            # the block-local IDSE: diagonal + 4x4 cross terms
+    enc = minicodec.encode(img, qp=30, weights=w, block_terms=q, aq="weights")
+
 Modules: :mod:`fprdo.importance` (the estimator; note ``fprdo.importance`` the attribute is the function),
 :mod:`fprdo.colour_torch` (differentiable decoder colour path), :mod:`fprdo.metrics`, and ``fprdo.extractors``
 (pretrained feature extractors, imported on first use).
 """
 import importlib
 
-from .importance import importance, postprocess
+from .importance import block_importance, importance, postprocess, postprocess_blocks
 from .metrics import bd_metric, bd_rate, feature_distance, feature_psnr
 
-__all__ = ["importance", "postprocess", "feature_distance", "feature_psnr", "bd_rate", "bd_metric", "extractors"]
+__all__ = ["importance", "block_importance", "postprocess", "postprocess_blocks", "feature_distance", "feature_psnr",
+           "bd_rate", "bd_metric", "extractors"]
 
 
 def __getattr__(name):

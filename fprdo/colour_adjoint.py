@@ -19,7 +19,7 @@ from numba import njit
 
 from minicodec import colour as _mc
 
-__all__ = ["accumulate_squared_grads", "colour_matrix"]
+__all__ = ["accumulate_squared_grads", "accumulate_block_forms", "colour_matrix"]
 
 
 def colour_matrix(gray: bool) -> np.ndarray:
@@ -73,36 +73,48 @@ def _input_to_planes(m, s, g, y, x):
             s * (m[0, 2] * g0 + m[1, 2] * g1 + m[2, 2] * g2))
 
 
+@njit(cache=True, inline="always")
+def _plane_grads(g, m, gray, ty, tc, tcol, tch):
+    """The gradients on the planes from the model-input gradient g (3, Hp, Wp): luma into ty (H, W), Cb and Cr
+    into tch[0], tch[1] (ceil(H/2), ceil(W/2)) unless gray. tc (2, H, W) and tcol (H, cw) are scratch."""
+    H, W = ty.shape
+    Hp, Wp = g.shape[1], g.shape[2]
+    s = 1.0 / 255.0
+    for y in range(H):  # the picture itself
+        for x in range(W):
+            gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
+            ty[y, x] = gy
+            if not gray:
+                tc[0, y, x] = gcb
+                tc[1, y, x] = gcr
+    for y in range(Hp):  # the padding, below and right of the picture, folds back onto the edge samples
+        yy = min(y, H - 1)
+        for x in range(W if y < H else 0, Wp):
+            xx = min(x, W - 1)
+            gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
+            ty[yy, xx] += gy
+            if not gray:
+                tc[0, yy, xx] += gcb
+                tc[1, yy, xx] += gcr
+    if not gray:
+        for p in range(2):
+            _up_transpose_cols(tc[p], tcol)
+            tch[p, :, :] = 0.0
+            _up_transpose_rows(tcol, tch[p])
+
+
 @njit(cache=True)
 def accumulate_squared_grads(G, m, gray, acc_y, acc_cb, acc_cr):
     """For each probe b: the gradients on the planes from G[b] (3, Hp, Wp), the gradient on the padded model
     input, and acc_* += their squares. acc_y (H, W); acc_cb, acc_cr (ceil(H/2), ceil(W/2)), unused if gray."""
     H, W = acc_y.shape
-    Hp, Wp = G.shape[2], G.shape[3]
     ch, cw = (H + 1) // 2, (W + 1) // 2
-    s = 1.0 / 255.0
     ty = np.empty((H, W))
     tc = np.empty((2, H, W))
     tcol = np.empty((H, cw))
-    tch = np.empty((ch, cw))
+    tch = np.empty((2, ch, cw))
     for b in range(G.shape[0]):
-        g = G[b]
-        for y in range(H):  # the picture itself
-            for x in range(W):
-                gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
-                ty[y, x] = gy
-                if not gray:
-                    tc[0, y, x] = gcb
-                    tc[1, y, x] = gcr
-        for y in range(Hp):  # the padding, below and right of the picture, folds back onto the edge samples
-            yy = min(y, H - 1)
-            for x in range(W if y < H else 0, Wp):
-                xx = min(x, W - 1)
-                gy, gcb, gcr = _input_to_planes(m, s, g, y, x)
-                ty[yy, xx] += gy
-                if not gray:
-                    tc[0, yy, xx] += gcb
-                    tc[1, yy, xx] += gcr
+        _plane_grads(G[b], m, gray, ty, tc, tcol, tch)
         for y in range(H):
             for x in range(W):
                 acc_y[y, x] += ty[y, x] * ty[y, x]
@@ -110,9 +122,43 @@ def accumulate_squared_grads(G, m, gray, acc_y, acc_cb, acc_cr):
             continue
         for p in range(2):
             acc = acc_cb if p == 0 else acc_cr
-            _up_transpose_cols(tc[p], tcol)
-            tch[:, :] = 0.0
-            _up_transpose_rows(tcol, tch)
             for y in range(ch):
                 for x in range(cw):
-                    acc[y, x] += tch[y, x] * tch[y, x]
+                    acc[y, x] += tch[p, y, x] * tch[p, y, x]
+
+
+@njit(cache=True, inline="always")
+def _add_block_forms(t, forms):
+    """forms[by, bx] (16 x 16) += g_b g_b^T for each 4x4 block b of the plane gradient t (raster order in the
+    block; samples beyond the plane's edge count as 0)."""
+    H, W = t.shape
+    g = np.zeros(16)
+    for by in range(forms.shape[0]):
+        for bx in range(forms.shape[1]):
+            for k in range(16):
+                y = 4 * by + (k >> 2)
+                x = 4 * bx + (k & 3)
+                g[k] = t[y, x] if y < H and x < W else 0.0
+            f = forms[by, bx]
+            for i in range(16):
+                gi = g[i]
+                for j in range(16):
+                    f[i, j] += gi * g[j]
+
+
+@njit(cache=True)
+def accumulate_block_forms(G, m, gray, forms_y, forms_cb, forms_cr, H, W):
+    """For each probe b: the plane gradients from G[b] as in :func:`accumulate_squared_grads`, and per 4x4
+    block the outer product of the block's gradient with itself added to forms_* (blocks down, blocks
+    across, 16, 16): the sketch of the block-diagonal of J^T J (the paper's IDSE). Chroma unused if gray."""
+    ch, cw = (H + 1) // 2, (W + 1) // 2
+    ty = np.empty((H, W))
+    tc = np.empty((2, H, W))
+    tcol = np.empty((H, cw))
+    tch = np.empty((2, ch, cw))
+    for b in range(G.shape[0]):
+        _plane_grads(G[b], m, gray, ty, tc, tcol, tch)
+        _add_block_forms(ty, forms_y)
+        if not gray:
+            _add_block_forms(tch[0], forms_cb)
+            _add_block_forms(tch[1], forms_cr)

@@ -46,10 +46,11 @@ import torch.nn.functional as F
 
 from minicodec.colour import rgb_to_yuv420
 
-from .colour_adjoint import accumulate_squared_grads, colour_matrix
+from .colour_adjoint import accumulate_block_forms, accumulate_squared_grads, colour_matrix
 from .colour_torch import gray_to_rgb, yuv420_to_rgb
 
-__all__ = ["importance", "postprocess", "PROBES"]
+__all__ = ["importance", "block_importance", "postprocess", "postprocess_blocks", "block_terms_from_forms",
+           "PROBES"]
 
 PROBES = ("rademacher", "gaussian")
 #: Above this many Jacobian entries ``exact=True`` refuses (it forms the full Jacobian).
@@ -270,8 +271,10 @@ def _vjps(feats, inputs, V, state):
     return [torch.stack([r[i] for r in rows]) for i in range(len(inputs))]
 
 
-def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize):
-    """Mean over probes of (J^T v)^2 on each plane, J = d head(prefix(planes)) / d planes.
+def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize, forms=False):
+    """Mean over probes of (J^T v)^2 on each plane, J = d head(prefix(planes)) / d planes; with ``forms`` also
+    the mean of g_b g_b^T over the 4x4 blocks b of each plane (g = J^T v), the sketch of IDSE's block-diagonal
+    of J^T J: returns (diagonal maps, block forms or None).
 
     Each probe is back-propagated through the network (``head``) only, to the model input; the prefix
     (planes -> model input) is linear and fixed, and its transpose is applied with the squaring in one
@@ -282,10 +285,12 @@ def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize):
     feats = head(x_leaf)
     n = feats.numel()
     acc = [np.zeros(tuple(xi.shape)) for xi in inputs]
+    F = [np.zeros((-(-xi.shape[0] // 4), -(-xi.shape[1] // 4), 16, 16)) for xi in inputs] if forms else None
     if not feats.requires_grad:  # the features do not depend on the picture at all
-        return acc
+        return acc, F
     m = colour_matrix(gray)
     acc_c = acc[1:] if not gray else [np.zeros((1, 1)), np.zeros((1, 1))]
+    F_c = (F[1:] if not gray else [np.zeros((1, 1, 16, 16))] * 2) if forms else None
     state = {"vectorize": vectorize}
     for start in range(0, probes, batch):
         ks = range(start, min(start + batch, probes))
@@ -302,10 +307,13 @@ def _sketch(prefix, head, inputs, gray, probes, seed, kind, batch, vectorize):
                 G = G.to(torch.float64)
             G = np.ascontiguousarray(G.numpy().reshape((-1,) + tuple(x.shape[1:])))  # (B or 1, 3, Hp, Wp)
             accumulate_squared_grads(G, m, gray, acc[0], acc_c[0], acc_c[1])
-    return [a / probes for a in acc]
+            if forms:
+                accumulate_block_forms(G, m, gray, F[0], F_c[0], F_c[1], acc[0].shape[0], acc[0].shape[1])
+    return [a / probes for a in acc], ([f / probes for f in F] if forms else None)
 
 
-def _exact(fn, inputs):
+def _exact(fn, inputs, forms=False):
+    """The exact diagonal of J^T J per plane from the full Jacobian (and, with ``forms``, its 4x4 block forms)."""
     with torch.no_grad():
         n = fn(*inputs).numel()
     total = n * sum(x.numel() for x in inputs)
@@ -316,7 +324,19 @@ def _exact(fn, inputs):
         J = torch.autograd.functional.jacobian(fn, tuple(inputs), vectorize=True)
     except RuntimeError:
         J = torch.autograd.functional.jacobian(fn, tuple(inputs), vectorize=False)
-    return [(j.detach().to("cpu", torch.float64) ** 2).sum(0).numpy() for j in J]
+    J = [j.detach().to("cpu", torch.float64).reshape((n,) + tuple(x.shape)).numpy() for j, x in zip(J, inputs)]
+    diag = [(j ** 2).sum(0) for j in J]
+    if not forms:
+        return diag, None
+    F = []
+    for j in J:
+        h, w = j.shape[1:]
+        nby, nbx = -(-h // 4), -(-w // 4)
+        jp = np.zeros((n, 4 * nby, 4 * nbx))
+        jp[:, :h, :w] = j
+        g = jp.reshape(n, nby, 4, nbx, 4).transpose(1, 3, 0, 2, 4).reshape(nby, nbx, n, 16)
+        F.append(np.einsum("yxki,yxkj->yxij", g, g))
+    return diag, F
 
 
 # ----------------------------------------------------------------------------- post-processing
@@ -337,6 +357,13 @@ def postprocess(maps, normalize=True, clip_percentile=99.5, smooth=0.0, tau=0.0,
        (tau 5) bought the most feature PSNR within +2 % PSNR-Y on astronaut (bench/fprdo_experiment.py).
 
     Returns float64 arrays in the same structure (tuple or single array)."""
+    out, _ = _postprocess(maps, normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
+    return out
+
+
+def _postprocess(maps, normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain):
+    """:func:`postprocess`, and per plane the factor its IDSE part was scaled by (normalisation, mix, gain:
+    w' = factor * w + constant), which block terms take as well."""
     single = isinstance(maps, np.ndarray)
     planes = [np.array(m, dtype=np.float64) for m in ([maps] if single else maps)]
     if not isinstance(normalize, (bool, np.bool_)):
@@ -359,27 +386,127 @@ def postprocess(maps, normalize=True, clip_percentile=99.5, smooth=0.0, tau=0.0,
     if clip_percentile is not None and clip_percentile < 100.0:
         cap = np.percentile(np.concatenate([p.ravel() for p in planes]), clip_percentile)
         planes = [np.minimum(p, cap) for p in planes]
+    scale = 1.0
     if normalize:
         total = sum(p.sum() for p in planes)
         count = sum(p.size for p in planes)
         if total > 0:
-            planes = [p * (count / total) for p in planes]
+            scale = count / total
+            planes = [p * scale for p in planes]
         else:
+            scale = 0.0
             warnings.warn("importance map is zero everywhere (the features do not depend on the picture); "
                           "returning uniform weights", RuntimeWarning, stacklevel=2)
             planes = [np.ones_like(p) for p in planes]
     mixed = []
+    factors = []
     for k, p in enumerate(planes):
         t = tau if k == 0 else tau_chroma
+        f = scale
         if t > 0:
             p = np.ones_like(p) if math.isinf(t) else (p + t) / (1.0 + t)
+            f = 0.0 if math.isinf(t) else f / (1.0 + t)
         mixed.append(p * chroma_gain if k > 0 else p)
-    planes = mixed
-    planes = [np.ascontiguousarray(p) for p in planes]
-    return planes[0] if single else tuple(planes)
+        factors.append(f * chroma_gain if k > 0 else f)
+    planes = [np.ascontiguousarray(p) for p in mixed]
+    return (planes[0] if single else tuple(planes)), factors
+
+
+def block_terms_from_forms(forms, rank):
+    """Block terms for ``minicodec.encode(..., block_terms=...)`` from block forms M_b (blocks down, blocks
+    across, 16, 16), symmetric positive semi-definite: the rows sqrt(lambda_i) u_i of the ``rank`` largest
+    eigenpairs, so Q_b^T Q_b is the best rank-``rank`` approximation of M_b and its diagonal never exceeds
+    M_b's (the remainder M_b - Q_b^T Q_b is positive semi-definite). -> (blocks down, blocks across, rank, 16)."""
+    rank = _check_int(rank, "rank", 1)
+    if rank > 16:
+        raise ValueError(f"rank must be <= 16 (a 4x4 block has 16 samples), got {rank}")
+    lam, u = np.linalg.eigh(forms)  # ascending eigenvalues, eigenvectors in the columns
+    lam = np.maximum(lam[..., ::-1][..., :rank], 0.0)
+    u = u[..., ::-1][..., :rank]
+    return np.ascontiguousarray(np.sqrt(lam)[..., None] * np.swapaxes(u, -1, -2))
+
+
+def _fit_terms(q, w):
+    """Zero the terms on samples outside the plane (a partial last row / column of blocks: the encoder ignores
+    them) and scale each block's vectors so that sum_i q_ip^2 <= w_p at every sample of the plane (what
+    clipping or smoothing the diagonal may have broken): the form diag(w) + Q^T Q - diag(Q^T Q) stays positive
+    semi-definite."""
+    nby, nbx = q.shape[:2]
+    wp = np.full((4 * nby, 4 * nbx), np.inf)  # outside the plane: no constraint
+    wp[:w.shape[0], :w.shape[1]] = w
+    wb = wp.reshape(nby, 4, nbx, 4).transpose(0, 2, 1, 3).reshape(nby, nbx, 16)
+    q = np.where(np.isinf(wb)[:, :, None, :], 0.0, q)
+    c = (q * q).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(c > wb, wb / np.where(c > 0, c, 1.0), 1.0)
+    f = ratio.min(axis=-1)
+    f = np.where(f < 1.0, f * (1.0 - 1e-12), 1.0)  # a hair inside, against rounding in the encoder's check
+    return np.ascontiguousarray(q * np.sqrt(f)[..., None, None])
+
+
+def postprocess_blocks(maps, terms, normalize=True, clip_percentile=99.5, smooth=0.0, tau=0.0, tau_chroma=None,
+                       chroma_gain=1.0):
+    """:func:`postprocess` for a block quadratic form: raw diagonal ``maps`` and raw block terms ``terms`` (the
+    same structure, tuple or single array; :func:`block_terms_from_forms`). The maps are post-processed as
+    :func:`postprocess` does; the terms are scaled by the square root of what multiplied the IDSE part of
+    their plane (normalisation, 1 / (1 + tau), the chroma gain), then shrunk per block where clipping or
+    smoothing lowered the diagonal below them. Returns (weights, block terms) for ``minicodec.encode``."""
+    single = isinstance(maps, np.ndarray)
+    if single != isinstance(terms, np.ndarray) or (not single and len(terms) != len(maps)):
+        raise ValueError("terms must have the structure of maps (one array each, or tuples of the same length)")
+    w, factors = _postprocess(maps, normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
+    ws = [w] if single else list(w)
+    qs = [terms] if single else list(terms)
+    out = []
+    for q, wk, f in zip(qs, ws, factors):
+        q = np.asarray(q, np.float64)
+        if q.ndim != 4 or q.shape[3] != 16 or q.shape[:2] != (-(-wk.shape[0] // 4), -(-wk.shape[1] // 4)):
+            raise ValueError(f"block terms of a {wk.shape} plane must have shape (ceil(h/4), ceil(w/4), rank, 16), "
+                             f"got {q.shape}")
+        out.append(_fit_terms(q * math.sqrt(f), wk))
+    return (w, out[0]) if single else (w, tuple(out))
 
 
 # ----------------------------------------------------------------------------- public API
+
+def _raw_sketch(image, model, probes, seed, probe, batch, vectorize, exact, stride, output_weights, device, dtype,
+                post, forms):
+    """Checks, then the raw diagonal maps (and block forms when ``forms``): -> (maps, forms or None, gray).
+    ``post``: the post-processing options, checked before the (expensive) backward passes."""
+    planes, gray = _check_image(image)
+    probes = _check_int(probes, "probes", 1)
+    seed = _check_int(seed, "seed", 0)
+    if probe not in PROBES:
+        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
+    batch = _check_int(batch, "batch", 1)
+    if not isinstance(exact, (bool, np.bool_)):
+        raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
+    if vectorize is not None and not isinstance(vectorize, (bool, np.bool_)):
+        raise TypeError(f"vectorize must be None or a bool, got {type(vectorize).__name__}")
+    stride, device = _check_common(model, stride, dtype, device)
+    if vectorize is None:
+        vectorize = device.type != "cpu" or planes[0].size <= VECTORIZE_MAX_CPU
+    # validate post-processing options before the (expensive) backward passes
+    postprocess([np.zeros((1, 1)) + 1.0], *post)
+    _warn_training(model)
+
+    def prefix(*xs):  # planes -> the padded model input: linear, the same for every probe
+        return _pad_to_stride(_planes_to_input(xs, gray), stride)
+
+    def head(x):  # the network and the flattening of its outputs
+        return _flatten_outputs(model(x), output_weights)
+
+    def fn(*xs):
+        return head(prefix(*xs))
+
+    with torch.inference_mode(False), torch.enable_grad():
+        inputs = [torch.as_tensor(p, device=device).to(dtype).requires_grad_(True) for p in planes]
+        if exact:
+            raw, F = _exact(fn, inputs, forms)
+        else:
+            raw, F = _sketch(prefix, head, inputs, gray, probes, seed, probe, batch, bool(vectorize), forms)
+    return raw, F, gray
+
 
 def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16, vectorize=None, exact=False,
                stride=32, output_weights=None, device=None, dtype=torch.float32,
@@ -433,37 +560,43 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
     re-post-process raw maps (``normalize=False, clip_percentile=None, tau=0, tau_chroma=0, chroma_gain=1``)
     without recomputing them.
     """
-    planes, gray = _check_image(image)
-    probes = _check_int(probes, "probes", 1)
-    seed = _check_int(seed, "seed", 0)
-    if probe not in PROBES:
-        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}")
-    batch = _check_int(batch, "batch", 1)
-    if not isinstance(exact, (bool, np.bool_)):
-        raise TypeError(f"exact must be a bool, got {type(exact).__name__}")
-    if vectorize is not None and not isinstance(vectorize, (bool, np.bool_)):
-        raise TypeError(f"vectorize must be None or a bool, got {type(vectorize).__name__}")
-    stride, device = _check_common(model, stride, dtype, device)
-    if vectorize is None:
-        vectorize = device.type != "cpu" or planes[0].size <= VECTORIZE_MAX_CPU
-    # validate post-processing options before the (expensive) backward passes
-    postprocess([np.zeros((1, 1)) + 1.0], normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
-    _warn_training(model)
-
-    def prefix(*xs):  # planes -> the padded model input: linear, the same for every probe
-        return _pad_to_stride(_planes_to_input(xs, gray), stride)
-
-    def head(x):  # the network and the flattening of its outputs
-        return _flatten_outputs(model(x), output_weights)
-
-    def fn(*xs):
-        return head(prefix(*xs))
-
-    with torch.inference_mode(False), torch.enable_grad():
-        inputs = [torch.as_tensor(p, device=device).to(dtype).requires_grad_(True) for p in planes]
-        if exact:
-            raw = _exact(fn, inputs)
-        else:
-            raw = _sketch(prefix, head, inputs, gray, probes, seed, probe, batch, bool(vectorize))
+    raw, _, gray = _raw_sketch(image, model, probes, seed, probe, batch, vectorize, exact, stride, output_weights,
+                               device, dtype, (normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain), False)
     out = postprocess(raw, normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
     return out[0] if gray else out
+
+
+#: block_importance's defaults. Rank 4: on astronaut and hopper (MTCNN, 64 probes) the 4 leading eigenvalues
+#: hold 98 % of the trace of a luma block's form (1: 70 %, 2: 89 %) and 92-95 % of a chroma block's. tau: the
+#: smallest of 6, 8, 10 whose PSNR-Y BD-rate cost on astronaut with aq="weights" stayed within +2 % (medium
+#: effort, QPs 22-42; +2.90, +2.08, +1.97 %); hopper and the LFW mosaics were not used to choose.
+BLOCK_RANK = 4
+BLOCK_TAU = 10.0
+
+
+def block_importance(image, model, probes=64, seed=0, *, rank=BLOCK_RANK, probe="rademacher", batch=16,
+                     vectorize=None, exact=False, stride=32, output_weights=None, device=None, dtype=torch.float32,
+                     normalize=True, clip_percentile=99.5, smooth=0.0, tau=BLOCK_TAU, tau_chroma=0.0,
+                     chroma_gain=2.0):
+    """The paper's block-local IDSE for ``minicodec.encode(image, weights=w, block_terms=q)``: returns (w, q).
+
+    IDSE keeps the 4x4 blocks of J^T J on its diagonal, M_b = E[g_b g_b^T] with g = J^T v, not only their
+    diagonals: a network that looks at a downscaled picture (MTCNN's pyramid) cares about an error's
+    low-frequency part in a block far more than about its pattern, which per-sample weights cannot say. The
+    sketch accumulates each block's 16 x 16 outer products over the probes (the same probes and backward
+    passes as :func:`importance`); the weights w are their diagonals (exactly what :func:`importance` returns
+    with the same options) and q the ``rank`` leading eigenvectors of each block's form, scaled
+    (:func:`block_terms_from_forms`), which give the encoder the cross terms. Post-processing as in
+    :func:`postprocess_blocks`. Arguments and options as :func:`importance`, plus ``rank`` (1..16); the
+    defaults of ``rank`` and ``tau`` are bench/fprdo_experiment.py's. Gray pictures: (w, q) of luma alone.
+    Costs about one extra pass over the gradients per probe and an eigendecomposition per block."""
+    post = (normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
+    rank = _check_int(rank, "rank", 1)
+    if rank > 16:
+        raise ValueError(f"rank must be <= 16 (a 4x4 block has 16 samples), got {rank}")
+    raw, F, gray = _raw_sketch(image, model, probes, seed, probe, batch, vectorize, exact, stride, output_weights,
+                               device, dtype, post, True)
+    terms = [block_terms_from_forms(f, rank) for f in F]
+    if gray:
+        return postprocess_blocks(raw[0], terms[0], *post)
+    return postprocess_blocks(tuple(raw), tuple(terms), *post)
