@@ -29,13 +29,18 @@ Rate-Distortion Optimization" (IEEE TMM 2025), on minicodec (H.264 intra):
 * Importance time: ``fprdo.importance`` on a 512x512 RGB picture with 64 probes, one thread, for MTCNN
   and (when its weights are installed; ``--no-hed-timing`` skips it) for HED.
 * Variants: weights + weight-derived QP map (``aq="weights"``); a control with each plane's weight constant
-  at the main map's mean over that plane (the luma/chroma balance without the spatial importance); tau sweep (0 = the main run); probe sweep
+  at the main map's mean over that plane (the luma/chroma balance without the spatial importance); tau sweep (one mix for every plane); probe sweep
   (importance recomputed and timed for each; 64 = the main run); the other efforts (SSE and FP-RDO both
   re-run at that effort).
+* Block-local IDSE: ``w, q = fprdo.block_importance(img, MTCNNFeatures, probes=64)`` (the diagonal plus the
+  rank-4 part of each 4x4 block of J^T J, tau 10: its defaults) coded with ``encode(img, qp, weights=w,
+  block_terms=q, aq="weights")``, with and without the QP map, its encode time, and a Taylor check: the true
+  feature distance of SSE-RDO's picture at QP 32 against the diagonal's and the blocks' quadratic forms.
 * Trade-off table: BD fPSNR against BD PSNR-Y for each SSE/IDSE mix tau, with and without the QP map, plus
   settings that mix and scale chroma on their own (``tau_chroma``, ``chroma_gain``: FRONTIER_CHROMA), with the
-  BD-rate on YUV PSNR (6:1:1) beside, since only luma enters PSNR-Y; and per image the setting of most fPSNR
-  gain whose PSNR-Y cost stays within PSNR_COST_GOAL.
+  BD-rate on YUV PSNR (6:1:1) beside, since only luma enters PSNR-Y, the block-local IDSE at several taus
+  (BLOCK_FRONTIER_TAUS, QP map on); and per image the setting of most fPSNR gain whose PSNR-Y cost stays
+  within PSNR_COST_GOAL.
 
 Threads: NUMBA_NUM_THREADS=1 and torch.set_num_threads(1) for all timings.
 """
@@ -83,6 +88,16 @@ MAIN_TAU_CHROMA = _DEFAULTS["tau_chroma"].default
 MAIN_GAIN = _DEFAULTS["chroma_gain"].default
 #: the main run's post-processing: fprdo.importance's defaults
 MAIN_POST = {"tau": MAIN_TAU, "tau_chroma": MAIN_TAU_CHROMA, "chroma_gain": MAIN_GAIN}
+#: fprdo.block_importance's defaults (the block-local IDSE variant)
+_BLOCK_DEFAULTS = inspect.signature(__import__("fprdo").block_importance).parameters
+BLOCK_RANK = _BLOCK_DEFAULTS["rank"].default
+BLOCK_TAU = _BLOCK_DEFAULTS["tau"].default
+BLOCK_POST = {"tau": BLOCK_TAU, "tau_chroma": _BLOCK_DEFAULTS["tau_chroma"].default,
+              "chroma_gain": _BLOCK_DEFAULTS["chroma_gain"].default}
+#: more trade-off rows: the block-local IDSE (rank BLOCK_RANK, chroma as BLOCK_POST) with the QP map, per tau
+BLOCK_FRONTIER_TAUS = (6.0, 8.0, 10.0, 14.0)
+QUICK_BLOCK_FRONTIER_TAUS = (10.0,)
+RAW_POST = {"normalize": False, "clip_percentile": None, "tau": 0.0, "tau_chroma": 0.0, "chroma_gain": 1.0}
 
 
 def is_main(tau, tau_chroma=None, gain=1.0) -> bool:
@@ -240,7 +255,7 @@ class Experiment:
         self.args, self.mc, self.fprdo, self.model, self.detect, self.bar = args, mc, fprdo, model, detect, bar
         self.qps = args.qps
 
-    def measure(self, img, ref, weights, effort, aq=None, extra_models=()):
+    def measure(self, img, ref, weights, effort, aq=None, extra_models=(), block_terms=None):
         """Encode at every QP, decode, measure. -> list of per-QP dicts."""
         Y0, ref_boxes, face_mask = ref["Y"], ref["boxes"], ref["mask"]
         H, W = Y0.shape
@@ -251,6 +266,8 @@ class Experiment:
                 kw["weights"] = weights
             if aq:
                 kw["aq"] = aq
+            if block_terms is not None:
+                kw["block_terms"] = block_terms
             enc = self.mc.encode(img, qp=qp, **kw)
             Y = enc.planes[0][:H, :W]
             boxes, _ = faces(self.detect, enc.recon)
@@ -355,6 +372,39 @@ def map_error(w, w_ref) -> float:
     return float(np.linalg.norm(w - w_ref) / np.linalg.norm(w_ref))
 
 
+TAYLOR_QP = 32
+
+
+def taylor_check(ex: Experiment, img: np.ndarray, effort: str) -> dict:
+    """How well each quadratic form predicts the true feature distance of the coding error of an SSE-RDO
+    encode at TAYLOR_QP: ||f(x) - f(xhat)||^2 against e^T M e for the raw (unmixed, unnormalised) sketch:
+    its diagonal (what weights= uses), its 4x4 blocks at BLOCK_RANK and at full rank 16 (the paper's IDSE)."""
+    fprdo, mc = ex.fprdo, ex.mc
+    raw = dict(normalize=False, clip_percentile=None, tau=0.0, tau_chroma=0.0, chroma_gain=1.0)
+    w, q16 = fprdo.block_importance(img, ex.model, probes=MAIN_PROBES, rank=16, **raw)
+    enc = mc.encode(img, qp=TAYLOR_QP, effort=effort)
+    planes = mc.colour.rgb_to_yuv420(img)
+    out = {"qp": TAYLOR_QP, "true": fprdo.feature_distance(ex.model, img, enc.recon), "diag": 0.0,
+           f"block_rank{BLOCK_RANK}": 0.0, "block_rank16": 0.0}
+    for p, d, wk, qk in zip(planes, enc.planes, w, q16):
+        e = p.astype(np.float64) - d[:p.shape[0], :p.shape[1]]
+        out["diag"] += float((wk * e * e).sum())
+        nby, nbx = qk.shape[:2]
+        ep = np.zeros((4 * nby, 4 * nbx))
+        ep[:e.shape[0], :e.shape[1]] = e
+        eb = ep.reshape(nby, 4, nbx, 4).transpose(0, 2, 1, 3).reshape(nby, nbx, 16)
+        proj = np.einsum("yxri,yxi->yxr", qk, eb) ** 2  # (q_i . e)^2, vectors by decreasing eigenvalue
+        c = (qk[:, :, :BLOCK_RANK] ** 2).sum(2)
+        wb = np.zeros((4 * nby, 4 * nbx))
+        wb[:wk.shape[0], :wk.shape[1]] = wk
+        wb = wb.reshape(nby, 4, nbx, 4).transpose(0, 2, 1, 3).reshape(nby, nbx, 16)
+        # rank r: diag(w) + Q_r^T Q_r - diag(Q_r^T Q_r), what encode(..., block_terms=) minimises
+        out[f"block_rank{BLOCK_RANK}"] += float(((wb - c) * eb * eb).sum() + proj[:, :, :BLOCK_RANK].sum())
+        out["block_rank16"] += float(proj.sum())
+    ex.bar.update(1)
+    return out
+
+
 def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model):
     args, fprdo, mc = ex.args, ex.fprdo, ex.mc
     planes0 = mc.colour.rgb_to_yuv420(img) if img.ndim == 3 else (img,)
@@ -383,13 +433,23 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
     res["curves"]["fp"] = fp
     res["bd_main"] = curve_bds(sse, fp)
 
+    # the block-local IDSE (diagonal + 4x4 cross terms), with the QP map: raw maps and terms once, then
+    # fprdo.block_importance's defaults (== fprdo.block_importance(img, model, probes=64))
+    t0 = time.perf_counter()
+    raw_bw, raw_bq = fprdo.block_importance(img, ex.model, probes=MAIN_PROBES, **RAW_POST)
+    w_blk, q_blk = fprdo.postprocess_blocks(raw_bw, raw_bq, **BLOCK_POST)
+    t_blk = time.perf_counter() - t0
+    ex.bar.update(1)
+
     cfgs = {"sse": {}, "fp": {"weights": w_main}}
     if plan["aq"]:
         cfgs["fp_aq"] = {"weights": w_main, "aq": "weights"}
+    cfgs["fp_block"] = {"weights": w_blk, "block_terms": q_blk, "aq": "weights"}
     tm = ex.time_encodes(img, cfgs, E)
     tm["overhead"] = tm["total_s"]["fp"] / tm["total_s"]["sse"]
     if "fp_aq" in cfgs:
         tm["overhead_aq"] = tm["total_s"]["fp_aq"] / tm["total_s"]["sse"]
+    tm["overhead_block"] = tm["total_s"]["fp_block"] / tm["total_s"]["sse"]
     res["timings"][E] = tm
 
     def variant(label, kind, curve, ref_curve=sse, imp_time=None, **extra_fields):
@@ -404,6 +464,14 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         aq = ex.measure(img, ref, w_main, E, aq="weights", extra_models=extra)
         res["curves"]["fp_aq"] = aq
         variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
+    blk = ex.measure(img, ref, w_blk, E, aq="weights", extra_models=extra, block_terms=q_blk)
+    res["curves"]["fp_block"] = blk
+    res["block"] = variant(f"block IDSE (rank {BLOCK_RANK}, tau {BLOCK_TAU:g}) + QP map", "block", blk,
+                           imp_time=t_blk, overhead=tm["overhead_block"])
+    res["taylor"] = taylor_check(ex, img, E)
+    blk0 = ex.measure(img, ref, w_blk, E, extra_models=extra, block_terms=q_blk)
+    res["curves"]["fp_block_noaq"] = blk0
+    variant(f"block IDSE (rank {BLOCK_RANK}, tau {BLOCK_TAU:g}), no QP map", "block", blk0, imp_time=t_blk)
 
     # control: each plane's weight constant at the main map's mean over that plane (the luma/chroma balance
     # without the spatial importance), to show how much of the gain is where the network looks
@@ -443,6 +511,15 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
             key = ("fp" if aq is None else "fp_aq") if main else f"tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"
             res["frontier"].append({"tau": tau, "tau_chroma": tau_c, "chroma_gain": gain, "aq": aq,
                                     "bd": curve_bds(sse, res["curves"][key])})
+
+    for tau in plan["block_frontier_taus"]:
+        key = "fp_block" if tau == BLOCK_TAU else f"block_tau_{tau:g}_aq"
+        if key not in res["curves"]:
+            w, q = fprdo.postprocess_blocks(raw_bw, raw_bq, **{**BLOCK_POST, "tau": tau})
+            res["curves"][key] = ex.measure(img, ref, w, E, aq="weights", extra_models=extra, block_terms=q)
+        res["frontier"].append({"tau": tau, "tau_chroma": BLOCK_POST["tau_chroma"],
+                                "chroma_gain": BLOCK_POST["chroma_gain"], "aq": "weights", "rank": BLOCK_RANK,
+                                "bd": curve_bds(sse, res["curves"][key])})
 
     # probe sweep: importance recomputed and timed for each (64 is the main run)
     maps = {MAIN_PROBES: (w_main, t_imp)}
@@ -501,7 +578,8 @@ def plot_image(res, img, out: Path):
     name = res["name"]
     curves = res["curves"]
     styles = [("sse", "SSE-RDO", "k", "o-"), ("fp", "FP-RDO", "tab:red", "s-"),
-              ("fp_aq", "FP-RDO + QP map", "tab:blue", "^--")]
+              ("fp_aq", "FP-RDO + QP map", "tab:blue", "^--"),
+              ("fp_block", f"block IDSE (rank {BLOCK_RANK}) + QP map", "tab:green", "d-.")]
     metrics = [("fpsnr", "feature PSNR (MTCNN P-Net maps) [dB]"), ("psnr_y", "PSNR-Y [dB]"),
                ("f1", f"face detection F1 (IoU>={IOU_MIN}, score>={SCORE_MIN})")]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
@@ -650,6 +728,30 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
                      f"BD PSNR-Y faces {na(mean('psnr_y_faces'))} %, encode-time ratio {ov:.3f} (goal <= 1.03)")
     lines.append("")
 
+    # 1b: the block-local IDSE with the QP map (fprdo.block_importance + encode(..., block_terms, aq="weights"))
+    rows = []
+    for r in results:
+        v, tm = r["block"], r["timings"][E]
+        b = v["bd"]
+        rows.append([r["name"], f"{v['importance_time_s']:.2f}", na(b["fpsnr"]), na(b["dfpsnr_db"]),
+                     na(b["psnr_y"]), na(b["dpsnr_y_db"]), na(b["psnr_yuv"]), na(b["f1"]),
+                     f"{1000 * tm['total_s']['fp_block']:.0f}", f"{tm['overhead_block']:.3f}"])
+    lines.append(f"Block-local IDSE (fprdo.block_importance: diagonal + rank-{BLOCK_RANK} 4x4 cross terms, tau "
+                 f"{BLOCK_TAU:g}, chroma as the main run) + QP map (aq='weights'), effort {E}, vs SSE-RDO")
+    lines.append(c.format_table(["image", "imp s", "BD fPSNR %", "dB", "BD PSNR-Y %", "dB", "BD YUV %", "BD F1",
+                                 "enc ms", "time vs SSE"], rows))
+    if len(results) > 1:
+        m = lambda k: float(np.mean([r["block"]["bd"][k] for r in results])) if all(  # noqa: E731
+            num(r["block"]["bd"][k]) is not None for r in results) else "n/a"
+        lines.append(f"mean over images: BD fPSNR {na(m('fpsnr'))} %, BD PSNR-Y {na(m('psnr_y'))} %, "
+                     f"time vs SSE {np.mean([r['timings'][E]['overhead_block'] for r in results]):.3f}")
+    rows = [[r["name"], f"{r['taylor']['true']:.3g}", f"{r['taylor']['diag']:.3g}",
+             f"{r['taylor'][f'block_rank{BLOCK_RANK}']:.3g}", f"{r['taylor']['block_rank16']:.3g}"] for r in results]
+    lines.append(f"Taylor check: feature distance ||f(x) - f(xhat)||^2 of SSE-RDO's picture at QP {TAYLOR_QP} against "
+                 f"e^T M e of the raw sketch (64 probes): its diagonal, its 4x4 blocks at rank {BLOCK_RANK} and 16")
+    lines.append(c.format_table(["image", "true", "diagonal", f"blocks rank {BLOCK_RANK}", "blocks rank 16"], rows))
+    lines.append("")
+
     # 2: variants
     rows = []
     for r in results:
@@ -682,7 +784,8 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
         best = None
         for f_ in r.get("frontier", []):
             b = f_["bd"]
-            rows.append([r["name"], f"{f_['tau']:g}", setting_chroma(f_), "weights" if f_["aq"] else "-",
+            rows.append([r["name"], f"blocks r{f_['rank']}" if "rank" in f_ else "diagonal", f"{f_['tau']:g}",
+                         setting_chroma(f_), "weights" if f_["aq"] else "-",
                          na(b["fpsnr"]), na(b["dfpsnr_db"]), na(b["psnr_y"]), na(b["dpsnr_y_db"]),
                          na(b["psnr_yuv"])])
             if num(b["fpsnr"]) is not None and num(b["psnr_y"]) is not None and b["psnr_y"] <= PSNR_COST_GOAL \
@@ -691,13 +794,16 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
         r["frontier_best"] = best
     if rows:
         lines.append(f"Trade-off: SSE/IDSE mix tau x QP map (aq), BD-rates in % vs SSE-RDO at effort {E}; chroma = "
-                     "tau_chroma x chroma_gain ('=' : the same mix as luma); YUV = PSNR of Y, Cb, Cr pooled 6:1:1")
-        lines.append(c.format_table(["image", "tau", "chroma", "aq", "BD fPSNR %", "dB", "BD PSNR-Y %", "dB",
-                                     "BD YUV %"], rows, "llllrrrrr"))
+                     "tau_chroma x chroma_gain ('=' : the same mix as luma); YUV = PSNR of Y, Cb, Cr pooled 6:1:1; "
+                     "form: diagonal = weights alone (fprdo.importance), blocks rN = weights + rank-N 4x4 block terms "
+                     "(fprdo.block_importance)")
+        lines.append(c.format_table(["image", "form", "tau", "chroma", "aq", "BD fPSNR %", "dB", "BD PSNR-Y %", "dB",
+                                     "BD YUV %"], rows, "lllllrrrrr"))
         for r in results:
             b = r["frontier_best"]
             lines.append(f"{r['name']}: most fPSNR gain with PSNR-Y cost <= +{PSNR_COST_GOAL:g} %: " + (
-                "none" if b is None else f"tau {b['tau']:g}, chroma {setting_chroma(b)}, aq {b['aq'] or 'off'}: "
+                "none" if b is None else f"{'blocks rank %d, ' % b['rank'] if 'rank' in b else ''}tau {b['tau']:g}, "
+                f"chroma {setting_chroma(b)}, aq {b['aq'] or 'off'}: "
                 f"BD fPSNR {na(b['bd']['fpsnr'])} %, BD PSNR-Y {na(b['bd']['psnr_y'])} %, "
                 f"BD YUV {na(b['bd']['psnr_yuv'])} %"))
         lines.append("")
@@ -725,7 +831,7 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
         lines.append(f"Importance time, fprdo.importance on {timing['size']} RGB with {timing['probes']} probes, one "
                      f"thread: MTCNN {timing['mtcnn_s']:.2f} s best of "
                      f"{' / '.join(f'{t:.2f}' for t in timing.get('mtcnn_runs_s', [timing['mtcnn_s']]))} "
-                     f"(goal <= 2 s); HED (VGG16) "
+                     f"(goal <= 2 s); fprdo.block_importance {timing['mtcnn_block_s']:.2f} s; HED (VGG16) "
                      + (f"{hed:.1f} s" if hed is not None else ("not run (--no-hed-timing)" if "hed_note" not in timing
                                                                 else f"not run: {timing['hed_note']}")))
     lines.append(f"total wall time {wall / 60:.1f} min; outputs in {args.out}")
@@ -770,6 +876,12 @@ def importance_timing(fprdo, fx, mtcnn, images, args) -> dict:
         out[f"{name}_s"] = min(times)
         out[f"{name}_runs_s"] = times
         print(f"importance timing: {name} {out[f'{name}_s']:.2f} s", file=sys.stderr, flush=True)
+    times = []
+    for _ in range(3):  # the block-local IDSE's sketch (MTCNN): forms, eigendecompositions, post-processing
+        t0 = time.perf_counter()
+        fprdo.block_importance(img, mtcnn, probes=MAIN_PROBES)
+        times.append(time.perf_counter() - t0)
+    out["mtcnn_block_s"] = min(times)
     return out
 
 
@@ -814,10 +926,11 @@ def main(argv=None):
             "taus": QUICK_TAUS if args.quick else TAUS,
             "frontier_taus": QUICK_FRONTIER_TAUS if args.quick else FRONTIER_TAUS,
             "frontier_chroma": QUICK_FRONTIER_CHROMA if args.quick else FRONTIER_CHROMA,
+            "block_frontier_taus": QUICK_BLOCK_FRONTIER_TAUS if args.quick else BLOCK_FRONTIER_TAUS,
             "probes": QUICK_PROBES if args.quick else PROBES,
             "efforts": () if (args.quick or args.no_effort_variants) else EFFORTS}
     nq = len(args.qps)
-    per_image = (2 + int(plan["aq"]) + sum(t != 0 for t in plan["taus"])
+    per_image = (2 + int(plan["aq"]) + sum(not is_main(t) for t in plan["taus"])
                  + sum(k != MAIN_PROBES for k in plan["probes"])
                  + 2 * sum(e != args.effort for e in plan["efforts"]) + int(args.hed)) * nq
     per_image += nq * (1 + sum(e != args.effort for e in plan["efforts"]))      # timings
@@ -827,6 +940,8 @@ def main(argv=None):
     per_image += nq * sum(2 - done.get(t, 0) for t in plan["frontier_taus"])
     per_image += nq * sum(not is_main(*f) for f in plan["frontier_chroma"])
     per_image += nq  # the plane-means control
+    per_image += 2 + 2 * nq  # the block IDSE: importance, Taylor check, curves with and without the QP map
+    per_image += nq * sum(t != BLOCK_TAU for t in plan["block_frontier_taus"])
 
     model = fx.load("mtcnn")
     hed_model = fx.load("hed") if args.hed else None
@@ -839,6 +954,8 @@ def main(argv=None):
         for eff in {args.effort, *plan["efforts"]}:
             mc.encode(warm, qp=30, effort=eff)
             mc.encode(warm, qp=30, effort=eff, weights=np.ones(warm.shape[:2]), aq="weights")
+            mc.encode(warm, qp=30, effort=eff, weights=np.ones(warm.shape[:2]),
+                      block_terms=np.full((16, 16, 1, 16), 0.25))
         fx.detect_faces(warm)
 
         bar = tqdm(total=per_image * len(images), desc="fprdo", unit="step", file=sys.stderr, dynamic_ncols=True)
