@@ -20,7 +20,10 @@ from numba.extending import intrinsic
 
 @intrinsic
 def borrowed(typingctx, arr):
-    """A view of the array ``arr`` (same data, shape, strides) that owns no reference to it."""
+    """A view of the array ``arr`` (same data, shape, strides) that owns no reference to it; None stays None
+    (an optional array the caller left out, such as the encoder's block terms)."""
+    if isinstance(arr, types.NoneType):
+        return arr(arr), lambda context, builder, sig, args: args[0]
     if not isinstance(arr, types.Array):
         return None
 

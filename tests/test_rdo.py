@@ -295,7 +295,8 @@ def test_hadamard4x4_sums_to_satd(r):
 def test_weighted_sse_pred4x4_equals_weighted_sse_bit_for_bit(seed, y0, x0, terms):
     """RDOQ's drop-block distortion (weighted_sse_pred4x4, the block reconstructed as its prediction) is
     the same float as weighted_sse of a picture holding that prediction, so the two costs compare exactly,
-    with block terms too (blocks are aligned on 4 then, as in the encoder) and then equal to numpy's."""
+    with block terms too (blocks are aligned on 4 then, as in the encoder) and then equal to numpy's.
+    Without terms, q = None (what encode passes) and a rank-0 array give the same floats."""
     from minicodec.encoder.rdo import weighted_sse, weighted_sse_pred4x4
     rng = np.random.default_rng(seed)
     src = rng.integers(0, 256, (8, 8)).astype(np.uint8)
@@ -308,6 +309,9 @@ def test_weighted_sse_pred4x4_equals_weighted_sse_bit_for_bit(seed, y0, x0, term
     rec[y0:y0 + 4, x0:x0 + 4] = pred.reshape(4, 4)
     d = weighted_sse(src, rec, w, q, y0, x0, 4, 4)
     assert weighted_sse_pred4x4(src, pred, w, q, y0, x0) == d
+    if not terms:
+        assert weighted_sse(src, rec, w, None, y0, x0, 4, 4) == d
+        assert weighted_sse_pred4x4(src, pred, w, None, y0, x0) == d
     e = src[y0:y0 + 4, x0:x0 + 4].astype(float) - rec[y0:y0 + 4, x0:x0 + 4]
     assert d == pytest.approx((w[y0:y0 + 4, x0:x0 + 4] * e * e).sum() + terms_ref(src, rec, q, y0, x0, 4, 4),
                               rel=1e-12)

@@ -28,7 +28,8 @@ without RDOQ, the quantiser's dead zone follows the block's mean weight (:func:`
 weights move bits at no cost in time.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .. import bitstream as bs
 from ..borrow import borrowed, keep_alive
@@ -322,29 +323,24 @@ def cost_i16x16(src, rec, w, q, y0, x0, mode, cbp_c, qp, lam, left, top, nz_y, m
     return d + lam * (r_with_ac + r_ac), 15
 
 
+def with_dc_terms(d, src, q, y0, x0, pred256, dc):
+    """``d`` plus the block terms of :func:`dc_only_sse`'s macroblock (q None: d itself). Jitted code only."""
+    raise NotImplementedError("with_dc_terms is for Numba-compiled code")
+
+
+@overload(with_dc_terms)
+def _with_dc_terms(d, src, q, y0, x0, pred256, dc):
+    if isinstance(q, types.NoneType):
+        return lambda d, src, q, y0, x0, pred256, dc: d
+    return lambda d, src, q, y0, x0, pred256, dc: d + dc_only_terms(src, q, y0, x0, pred256, dc)
+
+
 @njit(cache=True)
-def dc_only_sse(src, w, q, y0, x0, pred256, dc):
-    """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
-    each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
-    Sums in :func:`weighted_sse`'s order (four column lanes), so it equals that of the reconstruction to
-    the last bit."""
-    d0 = 0.0
-    d1 = 0.0
-    d2 = 0.0
-    d3 = 0.0
-    for y in range(16):
-        for x in range(0, 16, 4):
-            add = (dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6
-            e0 = np.float64(src[y0 + y, x0 + x]) - np.float64(clip1(pred256[16 * y + x] + add))
-            e1 = np.float64(src[y0 + y, x0 + x + 1]) - np.float64(clip1(pred256[16 * y + x + 1] + add))
-            e2 = np.float64(src[y0 + y, x0 + x + 2]) - np.float64(clip1(pred256[16 * y + x + 2] + add))
-            e3 = np.float64(src[y0 + y, x0 + x + 3]) - np.float64(clip1(pred256[16 * y + x + 3] + add))
-            d0 += w[y0 + y, x0 + x] * e0 * e0
-            d1 += w[y0 + y, x0 + x + 1] * e1 * e1
-            d2 += w[y0 + y, x0 + x + 2] * e2 * e2
-            d3 += w[y0 + y, x0 + x + 3] * e3 * e3
-    d = (d0 + d1) + (d2 + d3)
-    for blk in range(16 * (q.shape[2] > 0)):  # block terms, summed as rdo.block_terms sums them
+def dc_only_terms(src, q, y0, x0, pred256, dc):
+    """The block terms of :func:`dc_only_sse`'s macroblock (each 4x4 block its prediction plus
+    ``(dc + 32) >> 6``), summed as :func:`minicodec.encoder.rdo.block_terms` sums them."""
+    d = 0.0
+    for blk in range(16):
         by = blk >> 2
         bx = blk & 3
         gy = (y0 >> 2) + by
@@ -372,6 +368,31 @@ def dc_only_sse(src, w, q, y0, x0, pred256, dc):
                 s3 += a3
             d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
     return d
+
+
+@njit(cache=True)
+def dc_only_sse(src, w, q, y0, x0, pred256, dc):
+    """Weighted SSE of an Intra_16x16 macroblock reconstructed from its DC alone (every AC level zero):
+    each 4x4 block is its prediction plus ``(dc + 32) >> 6`` (8.5.12 with one non-zero coefficient).
+    Sums in :func:`weighted_sse`'s order (four column lanes), so it equals that of the reconstruction to
+    the last bit."""
+    d0 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    for y in range(16):
+        for x in range(0, 16, 4):
+            add = (dc[4 * (y >> 2) + (x >> 2)] + 32) >> 6
+            e0 = np.float64(src[y0 + y, x0 + x]) - np.float64(clip1(pred256[16 * y + x] + add))
+            e1 = np.float64(src[y0 + y, x0 + x + 1]) - np.float64(clip1(pred256[16 * y + x + 1] + add))
+            e2 = np.float64(src[y0 + y, x0 + x + 2]) - np.float64(clip1(pred256[16 * y + x + 2] + add))
+            e3 = np.float64(src[y0 + y, x0 + x + 3]) - np.float64(clip1(pred256[16 * y + x + 3] + add))
+            d0 += w[y0 + y, x0 + x] * e0 * e0
+            d1 += w[y0 + y, x0 + x + 1] * e1 * e1
+            d2 += w[y0 + y, x0 + x + 2] * e2 * e2
+            d3 += w[y0 + y, x0 + x + 3] * e3 * e3
+    d = (d0 + d1) + (d2 + d3)
+    return with_dc_terms(d, src, q, y0, x0, pred256, dc)
 
 
 @njit(cache=True)

@@ -264,7 +264,7 @@ def _weights(weights, Y, Cb, mb_h, mb_w):
     return (wy_padded, wc_padded, wc_padded), wy
 
 
-_NO_TERMS = np.zeros((1, 1, 0, 16))  # rank 0: the distortion is the weighted SSE alone
+_NO_TERMS = np.zeros((1, 1, 0, 16))  # rank 0: a plane without terms when another plane has some
 
 
 @njit(cache=True)
@@ -464,8 +464,8 @@ def encode(image, qp=28, weights=None, block_terms=None, **options):
         if block_terms is not None:
             raise ValueError("block_terms needs weights (their diagonal)")
         wY, wCb, wCr = _uniform_weights(H, W, 16 * mb_h, 16 * mb_w)
-    if block_terms is None:
-        qY = qCb = qCr = _NO_TERMS
+    if block_terms is None:  # None: the kernels compile without the terms' code (rdo.with_terms)
+        qY = qCb = qCr = None
         dY, dCb, dCr = wY, wCb, wCr
     else:
         (qY, qCb, qCr), (dY, dCb, dCr) = _block_terms(block_terms, (wY, wCb, wCr), (Y.shape, Cb.shape, Cb.shape))
