@@ -23,7 +23,8 @@ photo as loaded (RGB in and out, colour conversion included; camera is gray) and
 weights-on / weights-off time ratio (best wall time over best wall time, and the median over ``--pairs``
 back-to-back pairs of thread CPU time). The map needs no network: gradient magnitude of the luma, blurred,
 mixed with SSE as fprdo does (w' = (w + 0.25) / 1.25) and normalised to mean 1, so it varies about as
-much as a feature-importance map.
+much as a feature-importance map. The same again with rank-4 luma block terms (``block_terms=``, the
+block-local IDSE; low-frequency DCT vectors under the weights, :func:`block_terms_like`) gives their cost.
 """
 from __future__ import annotations
 
@@ -151,23 +152,50 @@ def importance_like_map(y: np.ndarray, tau: float = 0.25) -> np.ndarray:
     return w / w.mean()
 
 
+def block_terms_like(wmap: np.ndarray, rank: int = 4) -> np.ndarray:
+    """Rank-``rank`` luma block terms for ``encode(..., block_terms=)`` from a weight map: in each 4x4 block
+    the first orthonormal 2-D DCT basis vectors (DC, then the lowest frequencies), scaled by half the block's
+    smallest weight, so their diagonal stays under the weights. What fprdo.block_importance gives for a
+    network that sees a downscaled picture, without the network."""
+    n = np.arange(4)
+    c = np.sqrt(2 / 4) * np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / 8)
+    c[0] /= np.sqrt(2)
+    freqs = [(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (2, 0)][:rank]
+    basis = np.stack([np.outer(c[u], c[v]).ravel() for u, v in freqs])  # (rank, 16), orthonormal
+    h, w = wmap.shape
+    nby, nbx = -(-h // 4), -(-w // 4)
+    wp = np.full((4 * nby, 4 * nbx), np.inf)
+    wp[:h, :w] = wmap
+    wmin = wp.reshape(nby, 4, nbx, 4).min(axis=(1, 3))
+    q = np.sqrt(0.5 * wmin)[:, :, None, None] * basis[None, None]
+    if (h | w) & 3:  # nothing outside the picture
+        inside = np.zeros((4 * nby, 4 * nbx))
+        inside[:h, :w] = 1
+        q *= inside.reshape(nby, 4, nbx, 4).transpose(0, 2, 1, 3).reshape(nby, nbx, 1, 16)
+    return np.ascontiguousarray(q)
+
+
 def effort_speed(mc, photos, rgb, qp, repeat, pairs, log):
-    """Encode MP/s per effort: YUV planes, RGB input, YUV + importance weights; weights time ratio."""
+    """Encode MP/s per effort: YUV planes, RGB input, YUV + importance weights, and those weights with block
+    terms; the weights' and the terms' time ratios."""
     rows = []
     for name, planes in photos.items():
         h, w = planes[0].shape
         mp = w * h / 1e6
         wmap = importance_like_map(planes[0])
+        terms = block_terms_like(wmap)
         for effort in ("fast", "medium", "full"):
             mc.encode(planes, qp=qp, effort=effort)
             mc.encode(planes, qp=qp, effort=effort, weights=wmap)
+            mc.encode(planes, qp=qp, effort=effort, weights=wmap, block_terms=terms)
             mc.encode(rgb[name], qp=qp, effort=effort)
             # alternate the timed variants so machine noise hits all of them alike; wall clock for MP/s
             # (best of repeat), thread CPU time for the back-to-back pairs (steal and other processes'
             # load do not count there)
-            t_plain, t_w, t_rgb, c_plain, c_w = [], [], [], [], []
+            t_plain, t_w, t_b, t_rgb, c_plain, c_w, c_b = [], [], [], [], [], [], []
             for k in range(max(repeat, pairs)):
-                for t, ct, kw in ((t_plain, c_plain, {}), (t_w, c_w, {"weights": wmap})):
+                for t, ct, kw in ((t_plain, c_plain, {}), (t_w, c_w, {"weights": wmap}),
+                                  (t_b, c_b, {"weights": wmap, "block_terms": terms})):
                     c0, w0 = time.thread_time(), time.perf_counter()
                     mc.encode(planes, qp=qp, effort=effort, **kw)
                     t.append(time.perf_counter() - w0)
@@ -176,7 +204,9 @@ def effort_speed(mc, photos, rgb, qp, repeat, pairs, log):
                     t_rgb.append(c.best_of(lambda: mc.encode(rgb[name], qp=qp, effort=effort), 1))
             row = dict(photo=name, effort=effort, yuv_mps=mp / min(t_plain), rgb_mps=mp / min(t_rgb),
                        weights_mps=mp / min(t_w), weights_time_ratio=min(t_w) / min(t_plain),
-                       weights_pair_ratio=float(np.median([a / b for a, b in zip(c_w, c_plain)])))
+                       weights_pair_ratio=float(np.median([a / b for a, b in zip(c_w, c_plain)])),
+                       terms_mps=mp / min(t_b),
+                       terms_pair_ratio=float(np.median([a / b for a, b in zip(c_b, c_plain)])))
             rows.append(row)
             log(f"  effort {name} {effort}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                                           if isinstance(v, float)))
@@ -245,17 +275,21 @@ def main(argv=None):
                    "(yuv: planes in; image: the photo as loaded, RGB in and out with colour conversion, gray for camera; weights: planes + an "
                    "importance-like map; ratio: encode time with weights / without, best / best; pairs: median of the ratio "
                    f"over {args.pairs} back-to-back pairs in thread CPU time, the steadier figure when encodes take tens "
-                   "of ms)")
+                   "of ms; terms: the same weights with rank-4 luma block terms (block_terms=, the block-local IDSE), MP/s "
+                   "and their pairs ratio against no weights)")
         erows = [[r["photo"], r["effort"], c.f(r["yuv_mps"]), c.f(r["rgb_mps"]), c.f(r["weights_mps"]),
-                  c.f(r["weights_time_ratio"], 3), c.f(r["weights_pair_ratio"], 3)] for r in ef]
+                  c.f(r["weights_time_ratio"], 3), c.f(r["weights_pair_ratio"], 3), c.f(r["terms_mps"]),
+                  c.f(r["terms_pair_ratio"], 3)] for r in ef]
         for effort in ("fast", "medium", "full"):
             sel = [r for r in ef if r["effort"] == effort]
             erows.append(["MIN", effort, c.f(min(r["yuv_mps"] for r in sel)), c.f(min(r["rgb_mps"] for r in sel)),
                           c.f(min(r["weights_mps"] for r in sel)),
                           c.f(max(r["weights_time_ratio"] for r in sel), 3) + " (max)",
-                          c.f(max(r["weights_pair_ratio"] for r in sel), 3) + " (max)"])
-        out.append(c.format_table(["photo", "effort", "yuv", "image", "weights", "ratio", "pairs"], erows,
-                                  "llrrrrr"))
+                          c.f(max(r["weights_pair_ratio"] for r in sel), 3) + " (max)",
+                          c.f(min(r["terms_mps"] for r in sel)),
+                          c.f(max(r["terms_pair_ratio"] for r in sel), 3) + " (max)"])
+        out.append(c.format_table(["photo", "effort", "yuv", "image", "weights", "ratio", "pairs", "terms",
+                                   "pairs"], erows, "llrrrrrrr"))
     print("\n".join(out))
 
     if args.json:
