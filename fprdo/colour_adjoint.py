@@ -103,16 +103,20 @@ def _plane_grads(g, m, gray, ty, tc, tcol, tch):
             _up_transpose_rows(tcol, tch[p])
 
 
+@njit(cache=True, inline="always")
+def _scratch(H, W):
+    """The scratch planes of :func:`_plane_grads` for an H x W picture: ty, tc, tcol, tch."""
+    ch, cw = (H + 1) // 2, (W + 1) // 2
+    return np.empty((H, W)), np.empty((2, H, W)), np.empty((H, cw)), np.empty((2, ch, cw))
+
+
 @njit(cache=True)
 def accumulate_squared_grads(G, m, gray, acc_y, acc_cb, acc_cr):
     """For each probe b: the gradients on the planes from G[b] (3, Hp, Wp), the gradient on the padded model
     input, and acc_* += their squares. acc_y (H, W); acc_cb, acc_cr (ceil(H/2), ceil(W/2)), unused if gray."""
     H, W = acc_y.shape
     ch, cw = (H + 1) // 2, (W + 1) // 2
-    ty = np.empty((H, W))
-    tc = np.empty((2, H, W))
-    tcol = np.empty((H, cw))
-    tch = np.empty((2, ch, cw))
+    ty, tc, tcol, tch = _scratch(H, W)
     for b in range(G.shape[0]):
         _plane_grads(G[b], m, gray, ty, tc, tcol, tch)
         for y in range(H):
@@ -151,11 +155,7 @@ def accumulate_block_forms(G, m, gray, forms_y, forms_cb, forms_cr, H, W):
     """For each probe b: the plane gradients from G[b] as in :func:`accumulate_squared_grads`, and per 4x4
     block the outer product of the block's gradient with itself added to forms_* (blocks down, blocks
     across, 16, 16): the sketch of the block-diagonal of J^T J (the paper's IDSE). Chroma unused if gray."""
-    ch, cw = (H + 1) // 2, (W + 1) // 2
-    ty = np.empty((H, W))
-    tc = np.empty((2, H, W))
-    tcol = np.empty((H, cw))
-    tch = np.empty((2, ch, cw))
+    ty, tc, tcol, tch = _scratch(H, W)
     for b in range(G.shape[0]):
         _plane_grads(G[b], m, gray, ty, tc, tcol, tch)
         _add_block_forms(ty, forms_y)

@@ -11,42 +11,10 @@ import minicodec  # noqa: E402
 from minicodec import colour as mc  # noqa: E402
 
 import fprdo  # noqa: E402
+from fprdo_nets import RAW, one_thread, rand_img, rel_err, tiny_net  # noqa: E402, F401 (one_thread: autouse)
 from fprdo import colour_torch as ct  # noqa: E402
 
 imp = sys.modules["fprdo.importance"]  # the attribute fprdo.importance is the function
-
-RAW = dict(normalize=False, clip_percentile=None, tau=0.0, tau_chroma=0.0, chroma_gain=1.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny models: thread start-up and oversubscription cost more than they give
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def tiny_net(seed=0, double=False, out=3):
-    g = torch.Generator().manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.Tanh(),
-                              torch.nn.Conv2d(6, out, 3, stride=2, padding=1))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    net.eval()
-    return net.double() if double else net
-
-
-def rand_img(h, w, seed=0, gray=False):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (h, w) if gray else (h, w, 3), dtype=np.uint8)
-
-
-def rel_err(a, b):
-    a = np.concatenate([np.ravel(x) for x in a])
-    b = np.concatenate([np.ravel(x) for x in b])
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
 def pooled(maps):

@@ -42,7 +42,7 @@ from ..macroblock import (BLK_X, BLK_Y, MB_I4x4, MB_I16x16, MB_PCM, ROW_CAC, ROW
 from ..reconstruct import recon4x4, recon_i16x16_blocks, sub_block
 from ..transform import chroma_qp, clip1, forward4x4, forward_chroma_dc, forward_luma_dc, inverse_chroma_dc, \
     inverse_luma_dc, quant4x4
-from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, has_terms, row_products, satd4x4, satd_flat_block, \
+from .rdo import FLAT_BLOCK, FLAT_COLUMNS, FLAT_ROWS, block_terms_pred4x4, satd4x4, satd_flat_block, \
     satd_flat_pred, satd_region, source_hadamards, weighted_sse
 from .rdoq import rdoq_block
 
@@ -337,36 +337,17 @@ def _with_dc_terms(d, src, q, y0, x0, pred256, dc):
 
 @njit(cache=True)
 def dc_only_terms(src, q, y0, x0, pred256, dc):
-    """The block terms of :func:`dc_only_sse`'s macroblock (each 4x4 block its prediction plus
-    ``(dc + 32) >> 6``), summed as :func:`minicodec.encoder.rdo.block_terms` sums them."""
+    """The block terms of :func:`dc_only_sse`'s macroblock: each 4x4 block is its prediction plus
+    ``(dc + 32) >> 6``, rebuilt in a scratch block for :func:`minicodec.encoder.rdo.block_terms_pred4x4`."""
     d = 0.0
-    for blk in range(16):
-        by = blk >> 2
-        bx = blk & 3
-        gy = (y0 >> 2) + by
-        gx = (x0 >> 2) + bx
-        if not has_terms(q, gy, gx):
-            continue
-        add = (dc[blk] + 32) >> 6
-        for i in range(0, q.shape[2], 4):
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            for y in range(4 * by, 4 * by + 4):
-                p = 16 * y + 4 * bx
-                sx = x0 + 4 * bx
-                a0, a1, a2, a3 = row_products(
-                    q, gy, gx, i, y & 3,
-                    np.float64(src[y0 + y, sx]) - np.float64(clip1(pred256[p] + add)),
-                    np.float64(src[y0 + y, sx + 1]) - np.float64(clip1(pred256[p + 1] + add)),
-                    np.float64(src[y0 + y, sx + 2]) - np.float64(clip1(pred256[p + 2] + add)),
-                    np.float64(src[y0 + y, sx + 3]) - np.float64(clip1(pred256[p + 3] + add)))
-                s0 += a0
-                s1 += a1
-                s2 += a2
-                s3 += a3
-            d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
+    blk = np.empty(16, np.int32)
+    for b in range(16):
+        by = b >> 2
+        bx = b & 3
+        add = (dc[b] + 32) >> 6
+        for k in range(16):
+            blk[k] = clip1(pred256[16 * (4 * by + (k >> 2)) + 4 * bx + (k & 3)] + add)
+        d += block_terms_pred4x4(src, blk, q, y0 + 4 * by, x0 + 4 * bx)
     return d
 
 

@@ -104,48 +104,14 @@ def row_products(q, by, bx, i, y, e0, e1, e2, e3):
 
 
 @njit(cache=True, inline="always")
-def block_terms(src, rec, q, y0, x0, h, wd):
-    """The block-local part of the distortion: over the 4x4 blocks of the h x wd region at (y0, x0) (both
-    multiples of 4, aligned on 4), ``sum_i (q_bi . e)^2`` with e = src - rec in raster order. q is
-    (blocks down, blocks across, rank, 16), the rank a multiple of 4 (the encoder pads it): four vectors at
-    a time, row by row (:func:`row_products`)."""
+def _terms_of_block(src, rec, q, by, bx, ry, rx):
+    """sum_i (q_bi . e)^2 of 4x4 block (by, bx): e = src[4 by + y, 4 bx + x] - rec[ry + y, rx + x], four
+    vectors at a time, row by row (:func:`row_products`)."""
     d = 0.0
-    if q.shape[2] == 0:
-        return d
-    for by in range(y0 >> 2, (y0 + h) >> 2):
-        for bx in range(x0 >> 2, (x0 + wd) >> 2):
-            if not has_terms(q, by, bx):
-                continue
-            for i in range(0, q.shape[2], 4):
-                s0 = 0.0
-                s1 = 0.0
-                s2 = 0.0
-                s3 = 0.0
-                for y in range(4):
-                    sy = 4 * by + y
-                    sx = 4 * bx
-                    a0, a1, a2, a3 = row_products(
-                        q, by, bx, i, y,
-                        np.float64(src[sy, sx]) - np.float64(rec[sy, sx]),
-                        np.float64(src[sy, sx + 1]) - np.float64(rec[sy, sx + 1]),
-                        np.float64(src[sy, sx + 2]) - np.float64(rec[sy, sx + 2]),
-                        np.float64(src[sy, sx + 3]) - np.float64(rec[sy, sx + 3]))
-                    s0 += a0
-                    s1 += a1
-                    s2 += a2
-                    s3 += a3
-                d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
-    return d
-
-
-@njit(cache=True, inline="always")
-def block_terms_pred4x4(src, pred, q, y0, x0):
-    """:func:`block_terms` of the 4x4 block at (y0, x0) reconstructed as ``pred[16]`` (row-major)."""
-    d = 0.0
-    by = y0 >> 2
-    bx = x0 >> 2
     if not has_terms(q, by, bx):
         return d
+    sy = 4 * by
+    sx = 4 * bx
     for i in range(0, q.shape[2], 4):
         s0 = 0.0
         s1 = 0.0
@@ -154,16 +120,34 @@ def block_terms_pred4x4(src, pred, q, y0, x0):
         for y in range(4):
             a0, a1, a2, a3 = row_products(
                 q, by, bx, i, y,
-                np.float64(src[y0 + y, x0]) - np.float64(pred[4 * y]),
-                np.float64(src[y0 + y, x0 + 1]) - np.float64(pred[4 * y + 1]),
-                np.float64(src[y0 + y, x0 + 2]) - np.float64(pred[4 * y + 2]),
-                np.float64(src[y0 + y, x0 + 3]) - np.float64(pred[4 * y + 3]))
+                np.float64(src[sy + y, sx]) - np.float64(rec[ry + y, rx]),
+                np.float64(src[sy + y, sx + 1]) - np.float64(rec[ry + y, rx + 1]),
+                np.float64(src[sy + y, sx + 2]) - np.float64(rec[ry + y, rx + 2]),
+                np.float64(src[sy + y, sx + 3]) - np.float64(rec[ry + y, rx + 3]))
             s0 += a0
             s1 += a1
             s2 += a2
             s3 += a3
         d += (s0 * s0 + s1 * s1) + (s2 * s2 + s3 * s3)
     return d
+
+
+@njit(cache=True, inline="always")
+def block_terms(src, rec, q, y0, x0, h, wd):
+    """The block-local part of the distortion: over the 4x4 blocks of the h x wd region at (y0, x0) (both
+    multiples of 4, aligned on 4), ``sum_i (q_bi . e)^2`` with e = src - rec in raster order. q is
+    (blocks down, blocks across, rank, 16), the rank a multiple of 4 (the encoder pads it)."""
+    d = 0.0
+    for by in range(y0 >> 2, (y0 + h) >> 2):
+        for bx in range(x0 >> 2, (x0 + wd) >> 2):
+            d += _terms_of_block(src, rec, q, by, bx, 4 * by, 4 * bx)
+    return d
+
+
+@njit(cache=True, inline="always")
+def block_terms_pred4x4(src, pred, q, y0, x0):
+    """:func:`block_terms` of the 4x4 block at (y0, x0) reconstructed as ``pred[16]`` (row-major)."""
+    return _terms_of_block(src, pred.reshape(4, 4), q, y0 >> 2, x0 >> 2, 0, 0)
 
 
 @njit(cache=True, inline="always")
