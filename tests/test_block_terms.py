@@ -104,12 +104,14 @@ def test_diagonal_terms_are_the_weights_alone():
 
 
 def test_zero_terms_give_the_weights_stream():
+    """Terms that are all zero, or no plane's terms at all, decide exactly as the weights alone."""
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (40, 56, 3), np.uint8)
     w = rng.uniform(0.5, 2.0, (40, 56))
     for effort in ("fast", "medium"):
-        a = encode(img, qp=30, weights=w, block_terms=np.zeros((10, 14, 2, 16)), effort=effort)
-        assert a.data == encode(img, qp=30, weights=w, effort=effort).data
+        plain = encode(img, qp=30, weights=w, effort=effort).data
+        assert encode(img, qp=30, weights=w, block_terms=np.zeros((10, 14, 2, 16)), effort=effort).data == plain
+        assert encode(img, qp=30, weights=w, block_terms=(None, None, None), effort=effort).data == plain
 
 
 def test_block_mean_terms_keep_block_means():

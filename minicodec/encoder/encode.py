@@ -460,6 +460,8 @@ def encode(image, qp=28, weights=None, block_terms=None, **options):
     srcY = _pad(Y, 16 * mb_h, 16 * mb_w)
     srcCb = _pad(Cb, 8 * mb_h, 8 * mb_w)
     srcCr = _pad(Cr, 8 * mb_h, 8 * mb_w)
+    if isinstance(block_terms, (tuple, list)) and len(block_terms) == 3 and all(q is None for q in block_terms):
+        block_terms = None  # no plane has terms: the plain kernels
     if weights is None:
         if block_terms is not None:
             raise ValueError("block_terms needs weights (their diagonal)")
