@@ -4,7 +4,8 @@
 * :func:`feature_psnr` ``10 log10(mean(f(ref)^2) / mean((f(ref) - f(test))^2))`` (see its docstring).
 * :func:`bd_rate` / :func:`bd_metric`: Bjontegaard delta rate (VCEG-M33) and delta metric, with the classic
   cubic polynomial fit or piecewise cubic Hermite interpolation (PCHIP), as the common modern implementations
-  do (more stable than the cubic fit for unevenly spaced points).
+  do (more stable than the cubic fit for unevenly spaced points), or ``"fit"``: a least-squares cubic of the
+  metric on log rate, for noisy metrics (feature PSNR, task accuracy) measured at many QPs.
 """
 from __future__ import annotations
 
@@ -71,10 +72,10 @@ def feature_psnr(model, ref, test, stride=32, *, output_weights=None, device=Non
 
 # ----------------------------------------------------------------------------- Bjontegaard deltas
 
-METHODS = ("pchip", "cubic")
+METHODS = ("pchip", "cubic", "fit")
 
 
-def _curve(rate, metric, name):
+def _curve(rate, metric, name, monotone=True):
     r = np.asarray(rate, dtype=np.float64)
     m = np.asarray(metric, dtype=np.float64)
     if r.ndim != 1 or m.ndim != 1 or r.shape != m.shape:
@@ -91,7 +92,7 @@ def _curve(rate, metric, name):
         raise ValueError(f"rate_{name} must be strictly monotone (increasing or decreasing), got {r.tolist()}")
     if d[0] < 0:
         r, m = r[::-1], m[::-1]
-    if not np.all(np.diff(m) > 0):
+    if monotone and not np.all(np.diff(m) > 0):
         raise ValueError(f"metric_{name} must strictly increase with rate_{name}, got {m.tolist()} for rates "
                          f"{r.tolist()}")
     return np.log(r), m
@@ -115,6 +116,52 @@ def _mean_diff(x_ref, y_ref, x_test, y_test, method):
     return (integral(x_test, y_test) - integral(x_ref, y_ref)) / (hi - lo)
 
 
+def _fit(log_rate, metric, name):
+    """The "fit" method's curve: least-squares cubic m(log r) over the curve's log-rate range, which must
+    increase there (a noisy metric may dip between neighbouring points; its fit may not)."""
+    p = np.polyfit(log_rate, metric, 3)
+    x = np.linspace(log_rate[0], log_rate[-1], 257)
+    if not np.all(np.diff(np.polyval(p, x)) > 0):
+        raise ValueError(f"the least-squares cubic of metric_{name} on log(rate_{name}) does not increase over "
+                         f"the measured rates; measure more points or use a less noisy metric")
+    return p
+
+
+def _fit_inverse_integral(p, x0, x1, lo, hi):
+    """Integral over m in [lo, hi] of x(m), the inverse of the increasing cubic m = p(x) on [x0, x1]:
+    x m | - integral of p(x) dx between the preimages of lo and hi (integration by parts)."""
+    from scipy.optimize import brentq
+
+    def inv(m):
+        return brentq(lambda x: np.polyval(p, x) - m, x0, x1, xtol=1e-14)
+    a, b = inv(lo), inv(hi)
+    pi = np.polyint(p)
+    return b * hi - a * lo - (np.polyval(pi, b) - np.polyval(pi, a))
+
+
+def _fit_rate_delta(lr_ref, m_ref, lr_test, m_test):
+    """Mean log-rate difference (test - ref) over the fitted curves' common metric interval ("fit")."""
+    pr, pt = _fit(lr_ref, m_ref, "ref"), _fit(lr_test, m_test, "test")
+    ends_r = np.polyval(pr, [lr_ref[0], lr_ref[-1]])
+    ends_t = np.polyval(pt, [lr_test[0], lr_test[-1]])
+    lo, hi = max(ends_r[0], ends_t[0]), min(ends_r[1], ends_t[1])
+    if not hi > lo:
+        raise ValueError(f"the curves do not overlap (common interval [{lo:g}, {hi:g}] is empty)")
+    it = _fit_inverse_integral(pt, lr_test[0], lr_test[-1], lo, hi)
+    ir = _fit_inverse_integral(pr, lr_ref[0], lr_ref[-1], lo, hi)
+    return (it - ir) / (hi - lo)
+
+
+def _fit_metric_delta(lr_ref, m_ref, lr_test, m_test):
+    """Mean metric difference (test - ref) of the fitted curves over the common log-rate interval ("fit")."""
+    pr, pt = _fit(lr_ref, m_ref, "ref"), _fit(lr_test, m_test, "test")
+    lo, hi = max(lr_ref[0], lr_test[0]), min(lr_ref[-1], lr_test[-1])
+    if not hi > lo:
+        raise ValueError(f"the curves do not overlap (common interval [{lo:g}, {hi:g}] is empty)")
+    it, ir = np.polyint(pt), np.polyint(pr)
+    return ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ir, hi) - np.polyval(ir, lo))) / (hi - lo)
+
+
 def _method(method):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -129,14 +176,20 @@ def bd_rate(rate_ref, metric_ref, rate_test, metric_test, method="pchip"):
     over the overlapping metric interval, and the mean log-rate difference d gives ``100 * (exp(d) - 1)``.
 
     method  "pchip": piecewise cubic Hermite interpolation (scipy.interpolate.PchipInterpolator), as in the
-            common modern implementations; "cubic": least-squares cubic polynomial (VCEG-M33, the classic).
-    Each curve needs >= 4 points, strictly monotone positive rates (either order) and a metric that strictly
-    increases with rate; the metric intervals must overlap. ValueError otherwise.
+            common modern implementations; "cubic": least-squares cubic polynomial (VCEG-M33, the classic);
+            "fit": least-squares cubic of the metric on log(rate), inverted where log(rate) as a function of
+            the metric is needed. It smooths a noisy metric measured at many rates (say 9 or more QPs), which
+            may dip between neighbouring points; the fitted cubic must increase over each curve's rates.
+    Each curve needs >= 4 points and strictly monotone positive rates (either order); the metric must
+    strictly increase with rate (except for "fit"); the metric intervals must overlap. ValueError otherwise.
     """
     method = _method(method)
-    lr_ref, m_ref = _curve(rate_ref, metric_ref, "ref")
-    lr_test, m_test = _curve(rate_test, metric_test, "test")
-    d = _mean_diff(m_ref, lr_ref, m_test, lr_test, method)
+    lr_ref, m_ref = _curve(rate_ref, metric_ref, "ref", method != "fit")
+    lr_test, m_test = _curve(rate_test, metric_test, "test", method != "fit")
+    if method == "fit":
+        d = _fit_rate_delta(lr_ref, m_ref, lr_test, m_test)
+    else:
+        d = _mean_diff(m_ref, lr_ref, m_test, lr_test, method)
     return float((math.exp(d) - 1.0) * 100.0)
 
 
@@ -145,6 +198,8 @@ def bd_metric(rate_ref, metric_ref, rate_test, metric_test, method="pchip"):
     (positive: the test is better, e.g. +0.5 dB). The metric is fitted as a function of log(rate) and
     integrated over the overlapping log-rate interval. Arguments and errors as in :func:`bd_rate`."""
     method = _method(method)
-    lr_ref, m_ref = _curve(rate_ref, metric_ref, "ref")
-    lr_test, m_test = _curve(rate_test, metric_test, "test")
+    lr_ref, m_ref = _curve(rate_ref, metric_ref, "ref", method != "fit")
+    lr_test, m_test = _curve(rate_test, metric_test, "test", method != "fit")
+    if method == "fit":
+        return float(_fit_metric_delta(lr_ref, m_ref, lr_test, m_test))
     return float(_mean_diff(lr_ref, m_ref, lr_test, m_test, method))
