@@ -353,8 +353,8 @@ def postprocess(maps, normalize=True, clip_percentile=99.5, smooth=0.0, tau=0.0,
     4. ``tau``: SSE/IDSE mix w' = (w + tau) / (1 + tau); 0 = pure IDSE, inf = plain SSE (all ones).
        ``tau_chroma`` (None: the same as ``tau``) is the mix of the chroma planes (every plane after the
        first), and ``chroma_gain`` multiplies them afterwards (1: the balance the network implies). Only
-       luma enters PSNR-Y: trusting the network on chroma (tau_chroma 0, gain 2) and mixing SSE into luma
-       (tau 5) bought the most feature PSNR within +2 % PSNR-Y on astronaut (bench/fprdo_experiment.py).
+       luma enters PSNR-Y: trusting the network on chroma (tau_chroma 0, gain 1) and mixing SSE into luma
+       (tau 5) is :func:`importance`'s default (bench/fprdo_experiment.py).
 
     Returns float64 arrays in the same structure (tuple or single array)."""
     out, _ = _postprocess(maps, normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
@@ -510,7 +510,7 @@ def _raw_sketch(image, model, probes, seed, probe, batch, vectorize, exact, stri
 
 def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16, vectorize=None, exact=False,
                stride=32, output_weights=None, device=None, dtype=torch.float32,
-               normalize=True, clip_percentile=99.5, smooth=0.0, tau=5.0, tau_chroma=0.0, chroma_gain=2.0):
+               normalize=True, clip_percentile=99.5, smooth=0.0, tau=5.0, tau_chroma=0.0, chroma_gain=1.0):
     """Importance weights w_p ~ [J^T J]_pp for ``minicodec.encode(image, weights=w)`` (IDSE-RDO).
 
     image    (H, W, 3) uint8 RGB, (H, W) uint8 gray, or a (Y, Cb, Cr) tuple of planes (as minicodec.encode
@@ -548,12 +548,12 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
     smooth=0.0           Gaussian smoothing sigma in samples of each plane (0: off), before clipping.
     tau=5.0              SSE/IDSE mix of luma after normalisation, w' = (w + tau) / (1 + tau): 0 pure IDSE,
                          inf SSE.
-    tau_chroma=0.0       the same mix for the chroma planes (None: tau), then times chroma_gain=2.0.
-                         Defaults from bench/fprdo_experiment.py (MTCNN): the most feature-PSNR gain within
-                         +2 % PSNR-Y BD-rate on astronaut (-14.6 % alone, -19 % with encode(...,
-                         aq="weights"), at about +5 % on YUV PSNR: the network wants chroma, Cr above all).
-                         tau 0.25 with one mix for all planes buys more feature PSNR (-20 %, -30 % with
-                         the QP map) at +30 % PSNR-Y. Gray pictures have no chroma map.
+    tau_chroma=0.0       the same mix for the chroma planes (None: tau), then times chroma_gain=1.0.
+                         Defaults from bench/fprdo_experiment.py (MTCNN, encode(..., effort="full"), 21 QPs):
+                         chroma keeps the network's own balance (pure IDSE, gain 1: it wants chroma, Cr above
+                         all), and tau 5 bought the most feature PSNR within +1 % PSNR-Y BD-rate on astronaut
+                         (-17.8 % with aq="weights", at +0.95 %). At effort "medium", where chroma modes are
+                         ranked by SATD, chroma_gain=2 bought more. Gray pictures have no chroma map.
     Returns (wY, wCb, wCr) float64 arrays -- Y (H, W), chroma (ceil(H/2), ceil(W/2)) -- for RGB or plane
     input; a single (H, W) float64 array for gray input (gray pictures are coded as full-range luma with
     neutral chroma, which carries no information, so only luma is weighted). See :func:`postprocess` to
@@ -567,17 +567,20 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
 
 
 #: block_importance's defaults. Rank 4: on astronaut and hopper (MTCNN, 64 probes) the 4 leading eigenvalues
-#: hold 98 % of the trace of a luma block's form (1: 70 %, 2: 89 %) and 92-95 % of a chroma block's. tau: the
-#: smallest of 6, 8, 10 whose PSNR-Y BD-rate cost on astronaut with aq="weights" stayed within +2 % (medium
-#: effort, QPs 22-42; +2.90, +2.08, +1.97 %); hopper and the LFW mosaics were not used to choose.
+#: hold 98 % of the trace of a luma block's form (1: 70 %, 2: 89 %) and 92-95 % of a chroma block's. tau and
+#: chroma_gain: importance()'s balance carried over, not tuned again. The block form weighs a typical coding
+#: error about twice as much as its diagonal does (the Taylor check of bench/fprdo_experiment.py: 17.9 against
+#: 8.0, the true feature distance 17.4), so twice the luma tau (10 for 5) and half the chroma gain (1/2 for 1)
+#: keep the diagonal's ratios of IDSE to SSE and of chroma to luma.
 BLOCK_RANK = 4
 BLOCK_TAU = 10.0
+BLOCK_CHROMA_GAIN = 0.5
 
 
 def block_importance(image, model, probes=64, seed=0, *, rank=BLOCK_RANK, probe="rademacher", batch=16,
                      vectorize=None, exact=False, stride=32, output_weights=None, device=None, dtype=torch.float32,
                      normalize=True, clip_percentile=99.5, smooth=0.0, tau=BLOCK_TAU, tau_chroma=0.0,
-                     chroma_gain=2.0):
+                     chroma_gain=BLOCK_CHROMA_GAIN):
     """The paper's block-local IDSE for ``minicodec.encode(image, weights=w, block_terms=q)``: returns (w, q).
 
     IDSE keeps the 4x4 blocks of J^T J on its diagonal, M_b = E[g_b g_b^T] with g = J^T v, not only their
@@ -588,7 +591,8 @@ def block_importance(image, model, probes=64, seed=0, *, rank=BLOCK_RANK, probe=
     with the same options) and q the ``rank`` leading eigenvectors of each block's form, scaled
     (:func:`block_terms_from_forms`), which give the encoder the cross terms. Post-processing as in
     :func:`postprocess_blocks`. Arguments and options as :func:`importance`, plus ``rank`` (1..16); the
-    defaults of ``rank`` and ``tau`` are bench/fprdo_experiment.py's. Gray pictures: (w, q) of luma alone.
+    defaults of ``rank``, ``tau`` and ``chroma_gain`` differ (BLOCK_RANK, BLOCK_TAU, BLOCK_CHROMA_GAIN: the
+    diagonal's balance for a form that weighs errors about twice as much). Gray pictures: (w, q) of luma alone.
     Costs about one extra pass over the gradients per probe and an eigendecomposition per block."""
     post = (normalize, clip_percentile, smooth, tau, tau_chroma, chroma_gain)
     rank = _check_int(rank, "rank", 1)

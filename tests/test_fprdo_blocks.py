@@ -101,7 +101,8 @@ def test_weights_are_importance_and_terms_fit_them():
     net, img = tiny_net(), rand_img(20, 14, seed=1)
     for opts in ({}, dict(clip_percentile=50.0, tau=0.0), dict(smooth=1.5, tau=1.0, tau_chroma=None)):
         w, q = fprdo.block_importance(img, net, probes=32, **opts)
-        for a, b in zip(w, fprdo.importance(img, net, probes=32, **{**dict(tau=imp.BLOCK_TAU), **opts})):
+        for a, b in zip(w, fprdo.importance(
+                img, net, probes=32, **{**dict(tau=imp.BLOCK_TAU, chroma_gain=imp.BLOCK_CHROMA_GAIN), **opts})):
             np.testing.assert_array_equal(a, b)
         for wk, qk in zip(w, q):
             assert qk.shape == (-(-wk.shape[0] // 4), -(-wk.shape[1] // 4), imp.BLOCK_RANK, 16)

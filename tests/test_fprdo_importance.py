@@ -259,9 +259,9 @@ def test_postprocessing():
     raw = fprdo.importance(img, net, probes=32, **RAW)
     one = dict(tau_chroma=None, chroma_gain=1.0)  # one mix for every plane, no chroma gain
     w = fprdo.importance(img, net, probes=32, tau=0.0, **one)  # normalize, clip at 99.5, pure IDSE
-    # the defaults mix SSE into luma (tau 5), keep chroma pure IDSE, doubled (chosen by bench/fprdo_experiment.py)
+    # the defaults mix SSE into luma (tau 5) and keep chroma pure IDSE (chosen by bench/fprdo_experiment.py)
     for a, b in zip(fprdo.importance(img, net, probes=32),
-                    fprdo.postprocess(raw, tau=5.0, tau_chroma=0.0, chroma_gain=2.0)):
+                    fprdo.postprocess(raw, tau=5.0, tau_chroma=0.0, chroma_gain=1.0)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     assert pooled(w).mean() == pytest.approx(1.0, abs=1e-12)
     assert all(a.dtype == np.float64 and a.flags.c_contiguous for a in w)
