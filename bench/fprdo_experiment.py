@@ -142,7 +142,7 @@ LFW = {"lfw-a": (0, 8, 3), "lfw-b": (64, 8, 2)}
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="astronaut only, tau 0/1, probes 16/64, no effort variants")
+                    help="astronaut only, the 5 classic QPs, tau 0/1, probes 16/64, no effort variants")
     ap.add_argument("--images", nargs="+", choices=tuple(IMAGES), help="images (default: all; --quick: astronaut)")
     ap.add_argument("--qps", nargs="+", type=int,
                     help=f"QPs (default {QPS[0]}-{QPS[-1]}, all {len(QPS)}; --quick: {' '.join(map(str, QUICK_QPS))})")
@@ -482,12 +482,14 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         variant("weights + QP map (aq='weights')", "aq", aq, imp_time=t_imp, overhead=tm.get("overhead_aq"))
     blk = ex.measure(img, ref, w_blk, E, aq="weights", extra_models=extra, block_terms=q_blk)
     res["curves"]["fp_block"] = blk
-    res["block"] = variant(f"block IDSE (rank {BLOCK_RANK}, tau {BLOCK_TAU:g}) + QP map", "block", blk,
+    blk_label = (f"block IDSE (rank {BLOCK_RANK}, tau {BLOCK_TAU:g}, chroma {BLOCK_POST['tau_chroma']:g} x "
+                 f"{BLOCK_POST['chroma_gain']:g})")
+    res["block"] = variant(f"{blk_label} + QP map", "block", blk,
                            imp_time=t_blk, overhead=tm["overhead_block"])
     res["taylor"] = taylor_check(ex, img, E)
     blk0 = ex.measure(img, ref, w_blk, E, extra_models=extra, block_terms=q_blk)
     res["curves"]["fp_block_noaq"] = blk0
-    variant(f"block IDSE (rank {BLOCK_RANK}, tau {BLOCK_TAU:g}), no QP map", "block", blk0, imp_time=t_blk)
+    variant(f"{blk_label}, no QP map", "block", blk0, imp_time=t_blk)
 
     # control: each plane's weight constant at the main map's mean over that plane (the luma/chroma balance
     # without the spatial importance), to show how much of the gain is where the network looks
@@ -507,8 +509,21 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["curves"][f"tau_{tau:g}"] = curve
         variant(f"tau {tau:g}", "tau", curve, imp_time=t_imp, tau=tau, face_contrast=face_contrast(w[0], ref["mask"]))
 
-    # trade-off: each tau without and with the QP map (curves measured above are reused)
+    # trade-off: each tau without and with the QP map (curves measured above are reused). A gray picture has
+    # no chroma, so settings that differ only in chroma would repeat a row: each (form, tau, aq) comes once
     res["frontier"] = []
+    seen = set()
+
+    def fresh(form, tau, aq, counted):
+        if img.ndim == 3:
+            return True
+        if (form, tau, aq) in seen:
+            if counted:
+                ex.bar.update(len(ex.qps))  # the curve the plan counted is not measured
+            return False
+        seen.add((form, tau, aq))
+        return True
+
     for tau in plan["frontier_taus"]:
         w = fprdo.postprocess(raw, tau=tau)
         for aq in (None, "weights"):
@@ -517,8 +532,11 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
             if key not in res["curves"]:
                 res["curves"][key] = ex.measure(img, ref, w, E, aq=aq, extra_models=extra)
             res["frontier"].append({"tau": tau, "aq": aq, "bd": curve_bds(sse, res["curves"][key])})
+            seen.add(("diagonal", tau, aq))
     for tau, tau_c, gain in plan["frontier_chroma"]:
         main = is_main(tau, tau_c, gain)  # the main run's curves, without and with the QP map, exist already
+        if not fresh("diagonal", tau, "weights", not main):
+            continue
         if not main:
             w = fprdo.postprocess(raw, tau=tau, tau_chroma=tau_c, chroma_gain=gain)
             res["curves"][f"tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"] = ex.measure(img, ref, w, E, aq="weights",
@@ -531,6 +549,8 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
     for tau, tau_c, gain in plan["block_frontier"]:
         post = {"tau": tau, "tau_chroma": tau_c, "chroma_gain": gain}
         key = "fp_block" if post == BLOCK_POST else f"block_tau_{tau:g}_c{tau_c:g}x{gain:g}_aq"
+        if not fresh("blocks", tau, "weights", post != BLOCK_POST):
+            continue
         if key not in res["curves"]:
             w, q = fprdo.postprocess_blocks(raw_bw, raw_bq, **post)
             res["curves"][key] = ex.measure(img, ref, w, E, aq="weights", extra_models=extra, block_terms=q)
@@ -718,7 +738,7 @@ def report(results, args, vers, cmd, wall, load0, timing=None) -> str:
         "images: " + "; ".join(f"{r['name']} = {r['description']}" for r in results),
     ]
     if args.quick:
-        lines.append("--quick: astronaut only, tau 0/1, probes 16/64, no effort variants")
+        lines.append("--quick: astronaut only, the 5 classic QPs, tau 0/1, probes 16/64, no effort variants")
     lines.append("")
 
     # 1: main results
