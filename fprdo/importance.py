@@ -569,7 +569,7 @@ def importance(image, model, probes=64, seed=0, *, probe="rademacher", batch=16,
 #: block_importance's defaults. Rank 4: on astronaut and hopper (MTCNN, 64 probes) the 4 leading eigenvalues
 #: hold 98 % of the trace of a luma block's form (1: 70 %, 2: 89 %) and 92-95 % of a chroma block's. tau and
 #: chroma_gain: importance()'s balance carried over, not tuned again. The block form weighs a typical coding
-#: error about twice as much as its diagonal does (the Taylor check of bench/fprdo_experiment.py: 17.9 against
+#: error about twice as much as its diagonal does (the Taylor check of bench/fprdo_experiment.py: 18.3 against
 #: 8.0, the true feature distance 17.4), so twice the luma tau (10 for 5) and half the chroma gain (1/2 for 1)
 #: keep the diagonal's ratios of IDSE to SSE and of chroma to luma.
 BLOCK_RANK = 4
