@@ -509,13 +509,15 @@ def run_image(ex: Experiment, name: str, img: np.ndarray, plan: dict, hed_model)
         res["curves"][f"tau_{tau:g}"] = curve
         variant(f"tau {tau:g}", "tau", curve, imp_time=t_imp, tau=tau, face_contrast=face_contrast(w[0], ref["mask"]))
 
-    # trade-off: each tau without and with the QP map (curves measured above are reused). A gray picture has
-    # no chroma, so settings that differ only in chroma would repeat a row: each (form, tau, aq) comes once
+    # trade-off: each tau without and with the QP map (curves measured above are reused). A gray picture (no
+    # chroma planes, or flat ones: the LFW mosaics are RGB with R = G = B) codes the same whatever its chroma
+    # weights, so settings that differ only in chroma would repeat a row: then each (form, tau, aq) comes once
     res["frontier"] = []
     seen = set()
+    chroma_flat = all(np.ptp(p) == 0 for p in planes0[1:])
 
     def fresh(form, tau, aq, counted):
-        if img.ndim == 3:
+        if not chroma_flat:
             return True
         if (form, tau, aq) in seen:
             if counted:
