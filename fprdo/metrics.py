@@ -98,12 +98,17 @@ def _curve(rate, metric, name, monotone=True):
     return np.log(r), m
 
 
-def _mean_diff(x_ref, y_ref, x_test, y_test, method):
-    """Mean of (y_test - y_ref) over the overlap of the x ranges; x strictly increasing."""
-    lo = max(x_ref[0], x_test[0])
-    hi = min(x_ref[-1], x_test[-1])
+def _overlap(ref_lo, ref_hi, test_lo, test_hi):
+    """The common interval of two curves' ranges; ValueError when it is empty."""
+    lo, hi = max(ref_lo, test_lo), min(ref_hi, test_hi)
     if not hi > lo:
         raise ValueError(f"the curves do not overlap (common interval [{lo:g}, {hi:g}] is empty)")
+    return lo, hi
+
+
+def _mean_diff(x_ref, y_ref, x_test, y_test, method):
+    """Mean of (y_test - y_ref) over the overlap of the x ranges; x strictly increasing."""
+    lo, hi = _overlap(x_ref[0], x_ref[-1], x_test[0], x_test[-1])
     if method == "cubic":
         def integral(x, y):
             p = np.polyint(np.polyfit(x, y, 3))
@@ -144,9 +149,7 @@ def _fit_rate_delta(lr_ref, m_ref, lr_test, m_test):
     pr, pt = _fit(lr_ref, m_ref, "ref"), _fit(lr_test, m_test, "test")
     ends_r = np.polyval(pr, [lr_ref[0], lr_ref[-1]])
     ends_t = np.polyval(pt, [lr_test[0], lr_test[-1]])
-    lo, hi = max(ends_r[0], ends_t[0]), min(ends_r[1], ends_t[1])
-    if not hi > lo:
-        raise ValueError(f"the curves do not overlap (common interval [{lo:g}, {hi:g}] is empty)")
+    lo, hi = _overlap(ends_r[0], ends_r[1], ends_t[0], ends_t[1])
     it = _fit_inverse_integral(pt, lr_test[0], lr_test[-1], lo, hi)
     ir = _fit_inverse_integral(pr, lr_ref[0], lr_ref[-1], lo, hi)
     return (it - ir) / (hi - lo)
@@ -155,9 +158,7 @@ def _fit_rate_delta(lr_ref, m_ref, lr_test, m_test):
 def _fit_metric_delta(lr_ref, m_ref, lr_test, m_test):
     """Mean metric difference (test - ref) of the fitted curves over the common log-rate interval ("fit")."""
     pr, pt = _fit(lr_ref, m_ref, "ref"), _fit(lr_test, m_test, "test")
-    lo, hi = max(lr_ref[0], lr_test[0]), min(lr_ref[-1], lr_test[-1])
-    if not hi > lo:
-        raise ValueError(f"the curves do not overlap (common interval [{lo:g}, {hi:g}] is empty)")
+    lo, hi = _overlap(lr_ref[0], lr_ref[-1], lr_test[0], lr_test[-1])
     it, ir = np.polyint(pt), np.polyint(pr)
     return ((np.polyval(it, hi) - np.polyval(it, lo)) - (np.polyval(ir, hi) - np.polyval(ir, lo))) / (hi - lo)
 
